@@ -1,0 +1,112 @@
+/**
+ * UUIDs: server-made ids are UUIDv7 (RFC 9562 §5.7, https://www.rfc-editor.org/rfc/rfc9562),
+ * monotonic within the process (§6.2, method 2: while the millisecond has not advanced,
+ * the random bits after the timestamp are a counter that is incremented), so ids made by
+ * one process sort in creation order.
+ *
+ * Layout (big-endian):
+ *   bytes 0–5   unix_ts_ms (48 bits)
+ *   byte  6     version 7 (high nibble) | counter bits 41–38
+ *   byte  7     counter bits 37–30                    (rand_a = counter's top 12 bits)
+ *   byte  8     variant 0b10 | counter bits 29–24
+ *   bytes 9–11  counter bits 23–0                     (42-bit counter in all)
+ *   bytes 12–15 fresh random bits for every id
+ */
+
+import { randomFillSync } from 'node:crypto';
+
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+
+const POOL_BYTES = 4096;
+const pool = Buffer.allocUnsafe(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+
+/** Four random bytes from the pooled buffer, as an unsigned 32-bit integer. */
+function random32(): number {
+  if (poolOffset + 4 > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const r = pool.readUInt32BE(poolOffset);
+  poolOffset += 4;
+  return r;
+}
+
+const TWO_POW_30 = 0x40000000;
+const TWO_POW_32 = 0x100000000;
+const COUNTER_LIMIT = 2 ** 42;
+
+let lastMs = -1;
+let counter = 0;
+
+/** A fresh counter for a new millisecond: 41 random bits, so ≥ 2^41 ids fit before it wraps. */
+function seedCounter(): number {
+  return (random32() & 0x1ff) * TWO_POW_32 + random32();
+}
+
+/** A new RFC 9562 UUIDv7, lowercase 8-4-4-4-12; later calls in this process sort after earlier ones. */
+export function uuidv7(): string {
+  const now = Date.now();
+  if (now > lastMs) {
+    lastMs = now;
+    counter = seedCounter();
+  } else {
+    // Same millisecond, or the clock stepped back: keep lastMs and count on from it.
+    counter++;
+    if (counter >= COUNTER_LIMIT) {
+      lastMs++; // borrow the next millisecond rather than break the order
+      counter = seedCounter();
+    }
+  }
+  const ms = lastMs;
+  const msHigh = Math.floor(ms / TWO_POW_32); // top 16 bits
+  const msLow = ms >>> 0;
+  const randA = Math.floor(counter / TWO_POW_30); // 12 bits
+  const low30 = counter % TWO_POW_30;
+  const tail = random32();
+  return (
+    HEX[(msHigh >>> 8) & 0xff]! + HEX[msHigh & 0xff]! + HEX[msLow >>> 24]! + HEX[(msLow >>> 16) & 0xff]! +
+    '-' + HEX[(msLow >>> 8) & 0xff]! + HEX[msLow & 0xff]! +
+    '-' + HEX[0x70 | (randA >>> 8)]! + HEX[randA & 0xff]! +
+    '-' + HEX[0x80 | (low30 >>> 24)]! + HEX[(low30 >>> 16) & 0xff]! +
+    '-' + HEX[(low30 >>> 8) & 0xff]! + HEX[low30 & 0xff]! +
+    HEX[tail >>> 24]! + HEX[(tail >>> 16) & 0xff]! + HEX[(tail >>> 8) & 0xff]! + HEX[tail & 0xff]!
+  );
+}
+
+/** 0–15 for an ASCII hex digit (either case), else -1. */
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const lower = c | 0x20;
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * The canonical lowercase 8-4-4-4-12 form of a UUID of any version (either case of hex
+ * accepted), or undefined when `text` is not one. Braces, URNs and the 32-digit form are not
+ * accepted.
+ */
+export function parseUuid(text: string): string | undefined {
+  if (text.length !== 36) return undefined;
+  let lowercase = true;
+  for (let i = 0; i < 36; i++) {
+    const c = text.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 0x2d) return undefined;
+    } else if (hexValue(c) < 0) {
+      return undefined;
+    } else if (c >= 0x41 && c <= 0x46) {
+      lowercase = false;
+    }
+  }
+  return lowercase ? text : text.toLowerCase();
+}
+
+/** The 16 bytes of a UUID in 8-4-4-4-12 form; TypeError when `text` is not one. */
+export function uuidToBytes(text: string): Buffer {
+  const canonical = parseUuid(text);
+  if (canonical === undefined) throw new TypeError(`uuidToBytes: ${JSON.stringify(text)} is not a UUID`);
+  return Buffer.from(canonical.replace(/-/g, ''), 'hex');
+}

@@ -1,0 +1,258 @@
+/**
+ * The LevelDB index (classic-level): writes one chained batch per group of events, and
+ * answers lookups by id, seq, time and posting list. Layout: keys.ts.
+ */
+import { ClassicLevel } from 'classic-level';
+import { pack, unpack } from 'msgpackr';
+import { SpineError, wrapIoError } from '../errors';
+import type { StoredEvent } from '../event/types';
+import {
+  FORMAT_KEY,
+  HEAD_KEY,
+  INDEX_FORMAT_VERSION,
+  LOCATION_STRIDE,
+  POSTING_ENTRY_BYTES,
+  Tag,
+  entityValue,
+  idKey,
+  locationKey,
+  postingKey,
+  postingKeySeq,
+  postingPrefix,
+  timeKey,
+} from './keys';
+
+export interface IndexedEntry {
+  event: StoredEvent;
+  loc: { segment: number; offset: number; length: number };
+}
+
+export interface IndexHead {
+  seq: number;
+  event_hash: string;
+  timestamp: string;
+  segment: number;
+  /** Byte offset just past the last indexed frame in `segment`. */
+  offset: number;
+}
+
+/** A posting hit: seq and where its frame is (the segment follows from the seq). */
+export interface Posting {
+  seq: number;
+  offset: number;
+  length: number;
+}
+
+type Db = ClassicLevel<Buffer, Buffer>;
+
+export class EventIndex {
+  private head: IndexHead | undefined;
+  private lastTimeMs = -1;
+
+  private constructor(private db: Db, private readonly dir: string) {}
+
+  static async open(dir: string): Promise<EventIndex> {
+    const index = new EventIndex(EventIndex.makeDb(dir), dir);
+    await index.openDb();
+    return index;
+  }
+
+  private static makeDb(dir: string): Db {
+    return new ClassicLevel<Buffer, Buffer>(dir, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      writeBufferSize: 16 * 1024 * 1024,
+      cacheSize: 32 * 1024 * 1024,
+    });
+  }
+
+  private async openDb(): Promise<void> {
+    try {
+      await this.db.open();
+      const format = await this.db.get(FORMAT_KEY);
+      if (format === undefined) {
+        await this.db.put(FORMAT_KEY, u32(INDEX_FORMAT_VERSION));
+      } else if (format.readUInt32BE(0) !== INDEX_FORMAT_VERSION) {
+        throw new SpineError('LOG_CORRUPT', `index format ${format.readUInt32BE(0)} is not ${INDEX_FORMAT_VERSION}: delete ${this.dir} to rebuild it`);
+      }
+      const head = await this.db.get(HEAD_KEY);
+      if (head !== undefined) {
+        const [seq, event_hash, timestamp, segment, offset] = unpack(head) as [number, string, string, number, number];
+        this.head = { seq, event_hash, timestamp, segment, offset };
+        this.lastTimeMs = Date.parse(timestamp);
+      }
+    } catch (err) {
+      throw wrapIoError(err, `opening the index in ${this.dir}`);
+    }
+  }
+
+  /** The last indexed event and where the log continues after it. */
+  get indexedHead(): IndexHead | undefined {
+    return this.head;
+  }
+
+  /**
+   * Indexes a run of events that directly follows the indexed head, in one LevelDB batch.
+   * Not synced: after a crash the index may be behind the log, never ahead, and open()
+   * catches it up from the log.
+   */
+  async write(entries: readonly IndexedEntry[]): Promise<void> {
+    const last = entries[entries.length - 1];
+    if (last === undefined) return;
+    const batch = this.db.batch();
+    const postings = new Map<string, number[]>();
+    const post = (tagValue: string, seq: number, offset: number, length: number): void => {
+      const list = postings.get(tagValue);
+      if (list === undefined) postings.set(tagValue, [seq, offset, length]);
+      else list.push(seq, offset, length);
+    };
+    let lastTimeMs = this.lastTimeMs;
+    for (const { event: ev, loc } of entries) {
+      const seq = ev.seq;
+      const value = Buffer.allocUnsafe(16);
+      value.writeBigUInt64BE(BigInt(seq), 0);
+      value.writeUInt32BE(loc.offset, 8);
+      value.writeUInt32BE(loc.length, 12);
+      batch.put(idKey(ev.id), value);
+      if (seq === loc.segment || seq % LOCATION_STRIDE === 0) batch.put(locationKey(seq), u32(loc.offset));
+      const ms = Date.parse(ev.timestamp);
+      if (ms !== lastTimeMs) {
+        batch.put(timeKey(ms), u64(seq));
+        lastTimeMs = ms;
+      }
+      post(Tag.entity + entityValue(ev.entity_type, ev.entity_id), seq, loc.offset, loc.length);
+      post(Tag.entityType + ev.entity_type, seq, loc.offset, loc.length);
+      post(Tag.eventType + ev.event_type, seq, loc.offset, loc.length);
+      post(`${Tag.typePrefix}${ev.domain}.${ev.entity_type}`, seq, loc.offset, loc.length);
+      post(Tag.domain + ev.domain, seq, loc.offset, loc.length);
+      post(Tag.organization + ev.organization_id, seq, loc.offset, loc.length);
+      post(Tag.actor + ev.actor_id, seq, loc.offset, loc.length);
+      post(Tag.severity + ev.severity, seq, loc.offset, loc.length);
+      post(Tag.environment + ev.environment, seq, loc.offset, loc.length);
+    }
+    for (const [tagValue, list] of postings) {
+      const firstSeq = list[0] as number;
+      const value = Buffer.allocUnsafe((list.length / 3) * POSTING_ENTRY_BYTES);
+      for (let i = 0, at = 0; i < list.length; i += 3, at += POSTING_ENTRY_BYTES) {
+        value.writeUInt32BE((list[i] as number) - firstSeq, at);
+        value.writeUInt32BE(list[i + 1] as number, at + 4);
+        value.writeUInt32BE(list[i + 2] as number, at + 8);
+      }
+      batch.put(postingKey(postingPrefix(tagValue), firstSeq), value);
+    }
+    const head: IndexHead = {
+      seq: last.event.seq,
+      event_hash: last.event.event_hash,
+      timestamp: last.event.timestamp,
+      segment: last.loc.segment,
+      offset: last.loc.offset + last.loc.length,
+    };
+    batch.put(HEAD_KEY, pack([head.seq, head.event_hash, head.timestamp, head.segment, head.offset]));
+    try {
+      await batch.write();
+    } catch (err) {
+      throw wrapIoError(err, 'writing the index');
+    }
+    this.head = head;
+    this.lastTimeMs = lastTimeMs;
+  }
+
+  /** Looks up many ids at once; undefined where an id is not indexed. */
+  async lookupIds(ids: readonly string[]): Promise<(Posting | undefined)[]> {
+    if (ids.length === 0) return [];
+    const values = await this.db.getMany(ids.map(idKey));
+    return values.map((v) => (v === undefined ? undefined : { seq: Number(v.readBigUInt64BE(0)), offset: v.readUInt32BE(8), length: v.readUInt32BE(12) }));
+  }
+
+  /** The offset of a frame at or before `seq` from which a sequential read reaches it. */
+  async locate(seq: number, segment: number): Promise<{ seq: number; offset: number } | undefined> {
+    const base = Math.max(segment, seq - (seq % LOCATION_STRIDE));
+    const v = await this.db.get(locationKey(base));
+    return v === undefined ? undefined : { seq: base, offset: v.readUInt32BE(0) };
+  }
+
+  /** The first seq stamped at or after `ms`, or undefined when no indexed event is. */
+  async firstSeqAtOrAfter(ms: number): Promise<number | undefined> {
+    for await (const value of this.db.values({ gte: timeKey(ms), lt: Buffer.from('U'), limit: 1 })) {
+      return Number(value.readBigUInt64BE(0));
+    }
+    return undefined;
+  }
+
+  /**
+   * Yields the postings of one value with seq in [fromSeq, toSeq], ascending or descending.
+   * Chunks are read a few at a time, so a page of k results costs O(log n + k).
+   */
+  async *postings(tagValue: string, fromSeq: number, toSeq: number, descending: boolean): AsyncGenerator<Posting> {
+    if (fromSeq > toSeq) return;
+    const prefix = postingPrefix(tagValue);
+    const upper = postingKey(prefix, toSeq);
+    let lower = postingKey(prefix, 0);
+    if (!descending) {
+      // Start at the chunk that holds fromSeq: the last chunk beginning at or before it.
+      for await (const key of this.db.keys({ gte: lower, lte: postingKey(prefix, fromSeq), reverse: true, limit: 1 })) lower = key;
+    }
+    const it = this.db.iterator({ gte: lower, lte: upper, reverse: descending });
+    try {
+      for (;;) {
+        const chunks = await it.nextv(16);
+        if (chunks.length === 0) return;
+        for (const [key, value] of chunks) {
+          const firstSeq = postingKeySeq(key);
+          const n = value.length / POSTING_ENTRY_BYTES;
+          for (let j = 0; j < n; j++) {
+            const at = (descending ? n - 1 - j : j) * POSTING_ENTRY_BYTES;
+            const seq = firstSeq + value.readUInt32BE(at);
+            if (seq < fromSeq) {
+              if (descending) return;
+              continue;
+            }
+            if (seq > toSeq) {
+              if (descending) continue;
+              return;
+            }
+            yield { seq, offset: value.readUInt32BE(at + 4), length: value.readUInt32BE(at + 8) };
+          }
+        }
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Closes and opens LevelDB again: after a failed write it refuses all writes until then. */
+  async reopen(): Promise<void> {
+    await this.db.close().catch(() => undefined);
+    this.db = EventIndex.makeDb(this.dir);
+    await this.openDb();
+  }
+
+  /** Drops every entry (for a rebuild from the log). */
+  async clear(): Promise<void> {
+    await this.db.clear();
+    await this.db.put(FORMAT_KEY, u32(INDEX_FORMAT_VERSION));
+    this.head = undefined;
+    this.lastTimeMs = -1;
+  }
+
+  /** Every key and value, for tests that compare two indexes of one log. */
+  async *entries(): AsyncGenerator<[Buffer, Buffer]> {
+    for await (const entry of this.db.iterator()) yield entry;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(n, 0);
+  return b;
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt(n), 0);
+  return b;
+}

@@ -1,0 +1,80 @@
+/**
+ * The LevelDB key layout of the index, format version 1 — all of it is in this file.
+ * The index is a projection of the log: it can be dropped and rebuilt from the segments.
+ * u64 = 8-byte big-endian unsigned, so byte order is numeric order.
+ *
+ *   'F'                                  → format version (u32)
+ *   'H'                                  → head: msgpack [seq, event_hash, timestamp, segment, next offset]
+ *   'I' id(16 bytes)                     → seq u64 | offset u32 | frame length u32     (by id)
+ *   'L' seq u64                          → offset u32  (only where seq is its segment's first or seq % 64 == 0)
+ *   'T' ms u64                           → seq u64     (the first seq stamped with that millisecond)
+ *   'P' tag value 0x00 firstSeq u64      → postings: n × (seq − firstSeq u32 | offset u32 | frame length u32)
+ *
+ * Postings are written as one chunk per value per index write, so a value seen 500 times in
+ * one group commit costs one key, not 500. Chunks of one value never overlap in seq and sort
+ * by their first seq, so a range of seqs is one ordered scan: O(log n + k). Values hold no
+ * 0x00 (text fields refuse control characters), which keeps each value's range separate.
+ *
+ * Timestamps never decrease in seq order, so a time range is a seq range ('T' keys), and any
+ * filter combines with it for free. The Merkle tree of DESIGN §1.1 can later live beside
+ * these keys under a letter of its own.
+ */
+
+export const INDEX_FORMAT_VERSION = 1;
+/** Every this many seqs (and at each segment's start) the index records a frame offset. */
+export const LOCATION_STRIDE = 64;
+
+/** Posting list tags: each is one filter the index answers directly. */
+export const Tag = {
+  entity: 'e', // entity_type '/' entity_id
+  entityType: 'k',
+  eventType: 't',
+  typePrefix: 'p', // domain '.' entity_type
+  domain: 'd',
+  organization: 'o',
+  actor: 'a',
+  severity: 's',
+  environment: 'v',
+} as const;
+export type TagLetter = (typeof Tag)[keyof typeof Tag];
+
+export const FORMAT_KEY = Buffer.from('F');
+export const HEAD_KEY = Buffer.from('H');
+export const POSTING_ENTRY_BYTES = 12;
+
+export function idKey(uuid: string): Buffer {
+  const key = Buffer.allocUnsafe(17);
+  key[0] = 0x49; // 'I'
+  key.write(uuid.replace(/-/g, ''), 1, 16, 'hex');
+  return key;
+}
+
+function u64Key(letter: number, n: number): Buffer {
+  const key = Buffer.allocUnsafe(9);
+  key[0] = letter;
+  key.writeBigUInt64BE(BigInt(n), 1);
+  return key;
+}
+
+export const locationKey = (seq: number): Buffer => u64Key(0x4c, seq); // 'L'
+export const timeKey = (ms: number): Buffer => u64Key(0x54, ms); // 'T'
+
+/** The byte prefix of one posting list: 'P' tag value 0x00. */
+export function postingPrefix(tagAndValue: string): Buffer {
+  return Buffer.from(`P${tagAndValue}\0`, 'utf8');
+}
+
+export function postingKey(prefix: Buffer, firstSeq: number): Buffer {
+  const key = Buffer.allocUnsafe(prefix.length + 8);
+  prefix.copy(key, 0);
+  key.writeBigUInt64BE(BigInt(firstSeq), prefix.length);
+  return key;
+}
+
+export function postingKeySeq(key: Buffer): number {
+  return Number(key.readBigUInt64BE(key.length - 8));
+}
+
+export function entityValue(entityType: string, entityId: string): string {
+  return `${entityType}/${entityId}`;
+}

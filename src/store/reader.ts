@@ -1,0 +1,88 @@
+/**
+ * Reads events for queries, exports, subscriptions and aggregates: turns a filter and a seq
+ * range into events in seq order, driven by a posting list of the index or, without one,
+ * by a sequential read of the log.
+ */
+import type { StoredEvent } from '../event/types';
+import type { EventIndex } from '../index';
+import { LOCATION_STRIDE } from '../index';
+import type { SegmentLog } from '../log';
+import { SpineError } from '../errors';
+import { drivingPosting, matches, type NormalizedFilter } from './filter';
+
+/** How many frames are read in parallel when a posting list drives a query. */
+const READ_AHEAD = 64;
+
+/** One candidate looked at: the event when it matched, and the seq either way (for cursors). */
+export interface Scanned {
+  seq: number;
+  event: StoredEvent | undefined;
+}
+
+export class EventReader {
+  constructor(
+    private readonly log: SegmentLog,
+    private readonly index: EventIndex,
+  ) {}
+
+  /** The seq range a filter's seq and time bounds select, within [1, headSeq]. */
+  async seqRange(f: NormalizedFilter, headSeq: number): Promise<[number, number]> {
+    let lo = Math.max(1, f.from_seq ?? 1);
+    let hi = Math.min(headSeq, f.to_seq ?? headSeq);
+    if (f.sinceMs !== undefined) lo = Math.max(lo, (await this.index.firstSeqAtOrAfter(f.sinceMs)) ?? headSeq + 1);
+    if (f.untilMs !== undefined) {
+      const firstAfter = await this.index.firstSeqAtOrAfter(f.untilMs);
+      if (firstAfter !== undefined) hi = Math.min(hi, firstAfter - 1);
+    }
+    return [lo, hi];
+  }
+
+  /** Every candidate in [lo, hi], in order, with the event where it matches the filter. */
+  async *scan(f: NormalizedFilter, lo: number, hi: number, descending: boolean): AsyncGenerator<Scanned> {
+    if (lo > hi) return;
+    const posting = drivingPosting(f);
+    if (posting === undefined) {
+      const events = descending ? this.descendingLog(lo, hi) : this.ascendingLog(lo, hi);
+      for await (const ev of events) yield { seq: ev.seq, event: matches(f, ev) ? ev : undefined };
+      return;
+    }
+    let batch: { seq: number; offset: number; length: number }[] = [];
+    const flush = async function* (this: EventReader): AsyncGenerator<Scanned> {
+      const events = await Promise.all(batch.map((p) => this.log.readAt(p.seq, { segment: this.log.segmentOf(p.seq), offset: p.offset, length: p.length })));
+      for (const ev of events) yield { seq: ev.seq, event: matches(f, ev) ? ev : undefined };
+      batch = [];
+    };
+    for await (const p of this.index.postings(posting, lo, hi, descending)) {
+      batch.push(p);
+      if (batch.length >= READ_AHEAD) yield* flush.call(this);
+    }
+    if (batch.length > 0) yield* flush.call(this);
+  }
+
+  /** The event with this seq, or undefined beyond the log. */
+  async bySeq(seq: number): Promise<StoredEvent | undefined> {
+    for await (const ev of this.ascendingLog(seq, seq)) return ev;
+    return undefined;
+  }
+
+  /** Events [lo, hi] read sequentially from the log. */
+  async *ascendingLog(lo: number, hi: number): AsyncGenerator<StoredEvent> {
+    if (lo > hi) return;
+    const segment = this.log.segmentOf(lo);
+    const start = await this.index.locate(lo, segment);
+    if (start === undefined) throw new SpineError('LOG_CORRUPT', `the index has no location at or before seq ${lo}: rebuild the index`);
+    for await (const entry of this.log.readRange({ segment, offset: start.offset }, lo, hi)) yield entry.event;
+  }
+
+  /** Events [lo, hi] newest first: read in ascending blocks of the location stride, reversed. */
+  private async *descendingLog(lo: number, hi: number): AsyncGenerator<StoredEvent> {
+    let top = hi;
+    while (top >= lo) {
+      const base = Math.max(lo, this.log.segmentOf(top), top - (top % LOCATION_STRIDE));
+      const block: StoredEvent[] = [];
+      for await (const ev of this.ascendingLog(base, top)) block.push(ev);
+      for (let i = block.length - 1; i >= 0; i--) yield block[i] as StoredEvent;
+      top = base - 1;
+    }
+  }
+}

@@ -1,0 +1,536 @@
+/**
+ * The store facade: open, append, get, query, read, subscribe, aggregate, verify, head,
+ * close. It owns the one place where seqs, timestamps and hashes are assigned.
+ *
+ * An append goes: validate (caller's turn) → queue → group commit (id look-ups, sealing,
+ * one log write and fsync for every queued request) → index write → acknowledgement. The
+ * index write of one group overlaps the log write of the next, and an event is
+ * acknowledged only once it is both durable and indexed, so every query that starts after
+ * an acknowledgement sees it.
+ */
+import { join } from 'node:path';
+import { SpineError, isSpineError } from '../errors';
+import { eventHash, uuidv7, validateBatch, verifyEventHashes, type EnvelopeOptions } from '../event';
+import { GENESIS_HASH, type StoredEvent, type ValidEvent } from '../event/types';
+import { EventIndex } from '../index';
+import { SegmentLog, type Durability, type LogEntry, type LogHead } from '../log';
+import { filterFingerprint, normalizeFilter, type NormalizedFilter, type QueryFilter } from './filter';
+import { EventReader } from './reader';
+import { LiveListener, subscription, type SubscribeOptions, type SubscriptionItem, type SubscriptionSource } from './subscription';
+import { aggregateEvents, checkGroupBy, type AggregateGroupBy, type AggregateResult } from './aggregate';
+
+export interface StoreOptions extends EnvelopeOptions {
+  dataDir: string;
+  segmentBytes: number;
+  durability: Durability;
+  /** The most events sealed into one group commit. */
+  maxGroupEvents?: number;
+  /** Index rebuild / catch-up progress (bytes of log scanned, in all). */
+  onRecoveryProgress?: (scannedBytes: number, totalBytes: number) => void;
+  /** Told about recoveries worth a log line (a torn tail cut off, index catch-up). */
+  onNotice?: (message: string, details: Record<string, unknown>) => void;
+}
+
+export interface AppendResult {
+  seq: number;
+  id: string;
+  timestamp: string;
+  event_hash: string;
+  /** True when an event with this id and the same content was already stored. */
+  deduplicated: boolean;
+}
+
+export interface QueryPage {
+  order?: 'asc' | 'desc';
+  limit?: number;
+  cursor?: string;
+  /** Stop after looking at this many candidates and return a cursor (bounds each call). */
+  maxScan?: number;
+}
+
+export interface QueryResult {
+  items: StoredEvent[];
+  next_cursor: string | undefined;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  from_seq: number;
+  to_seq: number;
+  checked: number;
+  first_bad_seq?: number;
+  reason?: string;
+}
+
+export interface Head {
+  seq: number;
+  event_hash: string;
+  timestamp: string | undefined;
+}
+
+interface Pending {
+  events: ValidEvent[];
+  resolve: (results: AppendResult[]) => void;
+  reject: (err: unknown) => void;
+}
+
+export const DEFAULT_QUERY_LIMIT = 100;
+export const MAX_QUERY_LIMIT = 10_000;
+const DEFAULT_MAX_SCAN = 100_000;
+/** Groups that may wait for their index write before new groups are held back. */
+const MAX_UNINDEXED_GROUPS = 32;
+
+export class Store {
+  private readonly queue: Pending[] = [];
+  private committing = false;
+  private indexChain: Promise<void> = Promise.resolve();
+  private unindexedGroups = 0;
+  private indexDrained: (() => void) | undefined;
+  /** Sealed but not yet indexed: consulted for idempotency until the index has them. */
+  private readonly unindexedIds = new Map<string, StoredEvent>();
+  private acked: LogHead | undefined;
+  private lastTimestampMs = 0;
+  private readonly listeners = new Set<LiveListener>();
+  private readonly reader: EventReader;
+  private closing = false;
+  private closed = false;
+
+  private constructor(
+    private readonly options: StoreOptions,
+    private readonly log: SegmentLog,
+    private index: EventIndex,
+  ) {
+    this.reader = new EventReader(log, index);
+    this.acked = log.head;
+    if (this.acked !== undefined) this.lastTimestampMs = Date.parse(this.acked.timestamp);
+  }
+
+  /** Opens (or creates) a store, catching the index up with the log first. */
+  static async open(options: StoreOptions): Promise<Store> {
+    const index = await EventIndex.open(join(options.dataDir, 'index'));
+    try {
+      const ih = index.indexedHead;
+      const resume = ih === undefined ? undefined : { head: { seq: ih.seq, event_hash: ih.event_hash, timestamp: ih.timestamp }, segment: ih.segment, offset: ih.offset };
+      let caughtUp = 0;
+      const log = await SegmentLog.open({ dir: options.dataDir, segmentBytes: options.segmentBytes, durability: options.durability }, resume, {
+        visit: async (entries) => {
+          caughtUp += entries.length;
+          await index.write(entries);
+        },
+        progress: options.onRecoveryProgress,
+        truncated: (segment, offset, bytesCut) => options.onNotice?.('cut a torn tail off the log (an append that was never acknowledged)', { segment, offset, bytesCut }),
+      });
+      if (caughtUp > 0) options.onNotice?.('index caught up from the log', { events: caughtUp, head: log.head?.seq });
+      return new Store(options, log, index);
+    } catch (err) {
+      await index.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  // ---- append ----------------------------------------------------------------------------
+
+  /**
+   * Appends a batch atomically: every event is validated first (nothing of a refused batch
+   * is stored), then acknowledged once durable and indexed. An event whose id is already
+   * stored with the same content is not stored again; with other content the whole batch
+   * is refused with ID_CONFLICT.
+   */
+  append(inputs: unknown): Promise<AppendResult[]> {
+    try {
+      this.assertOpen();
+      const events = validateBatch(inputs, this.options);
+      return this.appendValid(events);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Appends events already validated by validateBatch (API layers that validate early). */
+  appendValid(events: ValidEvent[]): Promise<AppendResult[]> {
+    this.assertOpen();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      if (!this.committing) void this.commitLoop();
+    });
+  }
+
+  private async commitLoop(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.queue.length > 0) {
+        if (this.unindexedGroups >= MAX_UNINDEXED_GROUPS) await new Promise<void>((r) => (this.indexDrained = r));
+        const group = this.takeGroup();
+        try {
+          await this.commitGroup(group);
+        } catch (err) {
+          for (const p of group) p.reject(err);
+        }
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  private takeGroup(): Pending[] {
+    const max = this.options.maxGroupEvents ?? 10_000;
+    const group: Pending[] = [];
+    let n = 0;
+    while (this.queue.length > 0 && (n === 0 || n + (this.queue[0] as Pending).events.length <= max)) {
+      const p = this.queue.shift() as Pending;
+      n += p.events.length;
+      group.push(p);
+    }
+    return group;
+  }
+
+  private async commitGroup(group: Pending[]): Promise<void> {
+    const known = await this.lookupKnownIds(group);
+    const now = Math.max(Date.now(), this.lastTimestampMs);
+    const timestamp = new Date(now).toISOString();
+    let head = this.log.head;
+    let seq = head?.seq ?? 0;
+    let previousHash = head?.event_hash ?? GENESIS_HASH;
+    const sealed: StoredEvent[] = [];
+    const accepted: { pending: Pending; stored: StoredEvent[]; fresh: boolean[] }[] = [];
+    const sealedInGroup = new Map<string, StoredEvent>();
+
+    for (const pending of group) {
+      const stored: StoredEvent[] = [];
+      const fresh: boolean[] = [];
+      const mine = new Map<string, StoredEvent>();
+      let conflict: SpineError | undefined;
+      for (const [i, ev] of pending.events.entries()) {
+        const id = ev.id;
+        const existing = id === undefined ? undefined : (mine.get(id) ?? sealedInGroup.get(id) ?? known.get(id));
+        if (existing !== undefined) {
+          if (!sameContent(ev, existing)) {
+            conflict = new SpineError('ID_CONFLICT', `events[${i}].id: event ${id} already exists (seq ${existing.seq}) with different content`, { field: `events[${i}].id` });
+            break;
+          }
+          stored.push(existing);
+          fresh.push(false);
+          continue;
+        }
+        seq += 1;
+        const record: StoredEvent = {
+          seq,
+          id: id ?? uuidv7(),
+          event_type: ev.event_type,
+          domain: ev.domain,
+          entity_type: ev.entity_type,
+          action: ev.action,
+          entity_id: ev.entity_id,
+          actor_id: ev.actor_id,
+          actor_type: ev.actor_type,
+          organization_id: ev.organization_id,
+          environment: ev.environment,
+          timestamp,
+          severity: ev.severity,
+          payloadJson: ev.payloadJson,
+          payload_hash: ev.payload_hash,
+          previous_hash: previousHash,
+          event_hash: '',
+        };
+        if (ev.entity_name !== undefined) record.entity_name = ev.entity_name;
+        record.event_hash = eventHash(record);
+        previousHash = record.event_hash;
+        mine.set(record.id, record);
+        stored.push(record);
+        fresh.push(true);
+      }
+      if (conflict !== undefined) {
+        // The whole request is refused: roll back the seqs it took.
+        seq -= fresh.filter(Boolean).length;
+        previousHash = sealed.length > 0 ? (sealed[sealed.length - 1] as StoredEvent).event_hash : (head?.event_hash ?? GENESIS_HASH);
+        pending.reject(conflict);
+        continue;
+      }
+      for (const [id, record] of mine) sealedInGroup.set(id, record);
+      for (const [j, record] of stored.entries()) if (fresh[j]) sealed.push(record);
+      accepted.push({ pending, stored, fresh });
+    }
+
+    if (sealed.length === 0) {
+      for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
+      return;
+    }
+    for (const ev of sealed) this.unindexedIds.set(ev.id, ev);
+    let locations;
+    try {
+      locations = await this.log.append(sealed);
+    } catch (err) {
+      for (const ev of sealed) this.unindexedIds.delete(ev.id);
+      for (const a of accepted) a.pending.reject(err);
+      return;
+    }
+    this.lastTimestampMs = now;
+    head = this.log.head;
+    const entries: LogEntry[] = sealed.map((event, i) => ({ event, loc: locations[i] as LogEntry['loc'] }));
+    this.unindexedGroups += 1;
+    this.indexChain = this.indexChain
+      .then(() => this.indexWithRetry(entries))
+      .then(
+        () => {
+          for (const ev of sealed) this.unindexedIds.delete(ev.id);
+          const last = sealed[sealed.length - 1] as StoredEvent;
+          this.acked = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
+          for (const listener of this.listeners) listener.push(sealed);
+          for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
+        },
+        (err: unknown) => {
+          for (const a of accepted) a.pending.reject(err);
+        },
+      )
+      .finally(() => {
+        this.unindexedGroups -= 1;
+        const drained = this.indexDrained;
+        this.indexDrained = undefined;
+        drained?.();
+      });
+  }
+
+  /** Stored events for the client-given ids of a group (from the index, or sealed just now). */
+  private async lookupKnownIds(group: Pending[]): Promise<Map<string, StoredEvent>> {
+    const known = new Map<string, StoredEvent>();
+    const ask: string[] = [];
+    for (const p of group) {
+      for (const ev of p.events) {
+        if (ev.id === undefined || known.has(ev.id)) continue;
+        const sealed = this.unindexedIds.get(ev.id);
+        if (sealed !== undefined) known.set(ev.id, sealed);
+        else ask.push(ev.id);
+      }
+    }
+    if (ask.length === 0) return known;
+    const hits = await this.index.lookupIds(ask);
+    const reads: Promise<void>[] = [];
+    for (const [i, hit] of hits.entries()) {
+      if (hit === undefined) continue;
+      const loc = { segment: this.log.segmentOf(hit.seq), offset: hit.offset, length: hit.length };
+      reads.push(this.log.readAt(hit.seq, loc).then((ev) => void known.set(ask[i] as string, ev)));
+    }
+    await Promise.all(reads);
+    return known;
+  }
+
+  /**
+   * Index writes only fail on a full or failing disk. The events are already durable, so
+   * keep trying (reopening LevelDB, which stops writing after an error) until it works.
+   */
+  private async indexWithRetry(entries: LogEntry[]): Promise<void> {
+    let delayMs = 50;
+    for (;;) {
+      try {
+        await this.index.write(entries);
+        return;
+      } catch (err) {
+        if (this.closed) throw new SpineError('STORE_CLOSED', 'the store closed before the index caught up', { cause: err });
+        this.options.onNotice?.('index write failed; retrying', { error: (err as Error).message, delayMs });
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(delayMs * 2, 5_000);
+        await this.index.reopen().catch(() => undefined);
+      }
+    }
+  }
+
+  // ---- reads -----------------------------------------------------------------------------
+
+  /** The last acknowledged event (seq 0 and the genesis hash for an empty store). */
+  head(): Head {
+    const h = this.acked;
+    return { seq: h?.seq ?? 0, event_hash: h?.event_hash ?? GENESIS_HASH, timestamp: h?.timestamp };
+  }
+
+  /** One event by id, or undefined. */
+  async get(id: string): Promise<StoredEvent | undefined> {
+    this.assertOpen();
+    const [hit] = await this.index.lookupIds([id]);
+    if (hit === undefined || hit.seq > this.head().seq) return undefined;
+    return this.log.readAt(hit.seq, { segment: this.log.segmentOf(hit.seq), offset: hit.offset, length: hit.length });
+  }
+
+  /** One event by seq, or undefined. */
+  async getBySeq(seq: number): Promise<StoredEvent | undefined> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > this.head().seq) return undefined;
+    return this.reader.bySeq(seq);
+  }
+
+  /** A page of events matching the filter, with a cursor for the next page. */
+  async query(filter: QueryFilter, page: QueryPage = {}): Promise<QueryResult> {
+    this.assertOpen();
+    const f = normalizeFilter(filter);
+    const order = page.order ?? 'asc';
+    const limit = page.limit ?? DEFAULT_QUERY_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) {
+      throw new SpineError('INVALID_QUERY', `limit: must be an integer from 1 to ${MAX_QUERY_LIMIT}`, { field: 'limit' });
+    }
+    let [lo, hi] = await this.reader.seqRange(f, this.head().seq);
+    if (page.cursor !== undefined) {
+      const at = decodeCursor(page.cursor, order, f);
+      if (order === 'asc') lo = Math.max(lo, at);
+      else hi = Math.min(hi, at);
+    }
+    const items: StoredEvent[] = [];
+    let scanned = 0;
+    const maxScan = page.maxScan ?? DEFAULT_MAX_SCAN;
+    for await (const c of this.reader.scan(f, lo, hi, order === 'desc')) {
+      if (c.event !== undefined) {
+        if (items.length === limit) return { items, next_cursor: encodeCursor(c.seq, order, f) };
+        items.push(c.event);
+      }
+      scanned += 1;
+      if (scanned >= maxScan && items.length < limit) {
+        const nextSeq = order === 'asc' ? c.seq + 1 : c.seq - 1;
+        const more = order === 'asc' ? nextSeq <= hi : nextSeq >= lo;
+        return { items, next_cursor: more ? encodeCursor(nextSeq, order, f) : undefined };
+      }
+    }
+    return { items, next_cursor: undefined };
+  }
+
+  /** Every matching event in [from_seq, to_seq] (to the head by default), in seq order. */
+  async *read(filter: QueryFilter = {}): AsyncGenerator<StoredEvent> {
+    this.assertOpen();
+    const f = normalizeFilter(filter);
+    const [lo, hi] = await this.reader.seqRange(f, this.head().seq);
+    for await (const c of this.reader.scan(f, lo, hi, false)) if (c.event !== undefined) yield c.event;
+  }
+
+  /** Catch up from `from_seq` (or start at the head), then follow live. */
+  subscribe(filter: QueryFilter = {}, options: SubscribeOptions = {}): AsyncGenerator<SubscriptionItem> {
+    this.assertOpen();
+    const f = normalizeFilter(filter);
+    if (options.from_seq !== undefined && (!Number.isSafeInteger(options.from_seq) || options.from_seq < 1)) {
+      throw new SpineError('INVALID_QUERY', 'from_seq: must be an integer ≥ 1', { field: 'from_seq' });
+    }
+    const source: SubscriptionSource = {
+      ackedSeq: () => this.head().seq,
+      catchUp: async function* (this: Store, filter: NormalizedFilter, lo: number, hi: number) {
+        for await (const c of this.reader.scan(filter, lo, hi, false)) if (c.event !== undefined) yield c.event;
+      }.bind(this),
+      attach: (l) => this.listeners.add(l),
+      detach: (l) => this.listeners.delete(l),
+    };
+    return subscription(source, f, options, () => this.closing);
+  }
+
+  /** Counts of matching events grouped by a field or a time bucket. */
+  async aggregate(filter: QueryFilter, groupBy: AggregateGroupBy | string): Promise<AggregateResult> {
+    checkGroupBy(groupBy);
+    return aggregateEvents(this.read(filter), groupBy);
+  }
+
+  /**
+   * Re-checks frames, payload digests, event hashes and the chain over [from, to]; with
+   * `checkIndex`, also that the index finds each event by id. Reports the first bad seq.
+   */
+  async verify(range: { from_seq?: number; to_seq?: number; checkIndex?: boolean } = {}): Promise<VerifyResult> {
+    this.assertOpen();
+    const headSeq = this.head().seq;
+    const from = Math.max(1, range.from_seq ?? 1);
+    const to = Math.min(headSeq, range.to_seq ?? headSeq);
+    const result: VerifyResult = { ok: true, from_seq: from, to_seq: to, checked: 0 };
+    if (from > to) return result;
+    let previous = from === 1 ? GENESIS_HASH : (await this.reader.bySeq(from - 1))?.event_hash;
+    let expected = from;
+    const fail = (seq: number, reason: string): VerifyResult => ({ ...result, ok: false, first_bad_seq: seq, reason });
+    let pendingIds: StoredEvent[] = [];
+    const checkIds = async (): Promise<VerifyResult | undefined> => {
+      const hits = await this.index.lookupIds(pendingIds.map((e) => e.id));
+      for (const [i, hit] of hits.entries()) {
+        const ev = pendingIds[i] as StoredEvent;
+        if (hit?.seq !== ev.seq) return fail(ev.seq, `the index does not find event ${ev.id} at seq ${ev.seq}`);
+      }
+      pendingIds = [];
+      return undefined;
+    };
+    try {
+      for await (const ev of this.reader.ascendingLog(from, to)) {
+        if (ev.seq !== expected) return fail(expected, `seq ${expected} is missing (found ${ev.seq})`);
+        if (ev.previous_hash !== previous) return fail(ev.seq, 'previous_hash does not equal the event_hash of the event before it');
+        const problem = verifyEventHashes(ev);
+        if (problem !== undefined) return fail(ev.seq, problem);
+        previous = ev.event_hash;
+        expected += 1;
+        result.checked += 1;
+        if (range.checkIndex === true) {
+          pendingIds.push(ev);
+          if (pendingIds.length >= 1000) {
+            const bad = await checkIds();
+            if (bad !== undefined) return bad;
+          }
+        }
+      }
+      if (pendingIds.length > 0) {
+        const bad = await checkIds();
+        if (bad !== undefined) return bad;
+      }
+    } catch (err) {
+      if (isSpineError(err) && err.code === 'LOG_CORRUPT') return fail(expected, err.message);
+      throw err;
+    }
+    if (expected <= to) return fail(expected, `the log ends at seq ${expected - 1}`);
+    return result;
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /** Stops accepting, finishes in-flight appends, syncs and closes. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closing) {
+      while (!this.closed) await new Promise((r) => setTimeout(r, 5));
+      return;
+    }
+    this.closing = true;
+    while (this.committing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 1));
+    await this.indexChain;
+    for (const l of this.listeners) l.end();
+    this.closed = true;
+    await this.log.close();
+    await this.index.close();
+  }
+
+  /** For tests and tools: the index's raw entries. */
+  indexEntries(): AsyncGenerator<[Buffer, Buffer]> {
+    return this.index.entries();
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new SpineError('STORE_CLOSED', 'the store is closed or shutting down');
+  }
+}
+
+function sameContent(ev: ValidEvent, stored: StoredEvent): boolean {
+  return (
+    ev.event_type === stored.event_type &&
+    ev.entity_id === stored.entity_id &&
+    ev.entity_name === stored.entity_name &&
+    ev.actor_id === stored.actor_id &&
+    ev.actor_type === stored.actor_type &&
+    ev.organization_id === stored.organization_id &&
+    ev.environment === stored.environment &&
+    ev.severity === stored.severity &&
+    ev.payloadJson === stored.payloadJson
+  );
+}
+
+function results(stored: StoredEvent[], fresh: boolean[]): AppendResult[] {
+  return stored.map((ev, i) => ({ seq: ev.seq, id: ev.id, timestamp: ev.timestamp, event_hash: ev.event_hash, deduplicated: !fresh[i] }));
+}
+
+// Cursors are opaque to clients: a position bound to the query's order and filter.
+function encodeCursor(seq: number, order: 'asc' | 'desc', f: QueryFilter): string {
+  return Buffer.from(JSON.stringify([1, order, seq, filterFingerprint(f)])).toString('base64url');
+}
+
+function decodeCursor(cursor: string, order: 'asc' | 'desc', f: QueryFilter): number {
+  try {
+    const [v, o, seq, fp] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (v === 1 && o === order && typeof seq === 'number' && Number.isSafeInteger(seq) && fp === filterFingerprint(f)) return seq;
+  } catch {
+    // fall through
+  }
+  throw new SpineError('INVALID_CURSOR', 'cursor: not a cursor issued for this query (same filters and order)', { field: 'cursor' });
+}
