@@ -14,12 +14,17 @@ import {
   POSTING_ENTRY_BYTES,
   Tag,
   entityValue,
+  LOCATION_LETTER,
+  TIME_LETTER,
   idKey,
-  locationKey,
   postingKey,
   postingKeySeq,
   postingPrefix,
+  readU64,
   timeKey,
+  u64KeyInto,
+  writeIdKey,
+  writeU64,
 } from './keys';
 
 export interface IndexedEntry {
@@ -100,45 +105,65 @@ export class EventIndex {
     const last = entries[entries.length - 1];
     if (last === undefined) return;
     const batch = this.db.batch();
-    const postings = new Map<string, number[]>();
-    const post = (tagValue: string, seq: number, offset: number, length: number): void => {
-      const list = postings.get(tagValue);
-      if (list === undefined) postings.set(tagValue, [seq, offset, length]);
-      else list.push(seq, offset, length);
-    };
+    // LevelDB copies each key and value on put, so one scratch buffer serves them all.
+    const idScratch = Buffer.allocUnsafe(17);
+    const idValue = Buffer.allocUnsafe(16);
+    const u64Scratch = Buffer.allocUnsafe(9);
+    const u32Value = Buffer.allocUnsafe(4);
+    const u64Value = Buffer.allocUnsafe(8);
+    const postings = TAGS.map(() => new Map<string, number[]>());
     let lastTimeMs = this.lastTimeMs;
+    let lastTimestamp = '';
     for (const { event: ev, loc } of entries) {
       const seq = ev.seq;
-      const value = Buffer.allocUnsafe(16);
-      value.writeBigUInt64BE(BigInt(seq), 0);
-      value.writeUInt32BE(loc.offset, 8);
-      value.writeUInt32BE(loc.length, 12);
-      batch.put(idKey(ev.id), value);
-      if (seq === loc.segment || seq % LOCATION_STRIDE === 0) batch.put(locationKey(seq), u32(loc.offset));
-      const ms = Date.parse(ev.timestamp);
-      if (ms !== lastTimeMs) {
-        batch.put(timeKey(ms), u64(seq));
-        lastTimeMs = ms;
+      writeIdKey(idScratch, ev.id);
+      writeU64(idValue, 0, seq);
+      idValue.writeUInt32BE(loc.offset, 8);
+      idValue.writeUInt32BE(loc.length, 12);
+      batch.put(idScratch, idValue);
+      if (seq === loc.segment || seq % LOCATION_STRIDE === 0) {
+        u32Value.writeUInt32BE(loc.offset, 0);
+        batch.put(u64KeyInto(u64Scratch, LOCATION_LETTER, seq), u32Value);
       }
-      post(Tag.entity + entityValue(ev.entity_type, ev.entity_id), seq, loc.offset, loc.length);
-      post(Tag.entityType + ev.entity_type, seq, loc.offset, loc.length);
-      post(Tag.eventType + ev.event_type, seq, loc.offset, loc.length);
-      post(`${Tag.typePrefix}${ev.domain}.${ev.entity_type}`, seq, loc.offset, loc.length);
-      post(Tag.domain + ev.domain, seq, loc.offset, loc.length);
-      post(Tag.organization + ev.organization_id, seq, loc.offset, loc.length);
-      post(Tag.actor + ev.actor_id, seq, loc.offset, loc.length);
-      post(Tag.severity + ev.severity, seq, loc.offset, loc.length);
-      post(Tag.environment + ev.environment, seq, loc.offset, loc.length);
+      if (ev.timestamp !== lastTimestamp) {
+        lastTimestamp = ev.timestamp;
+        const ms = Date.parse(lastTimestamp);
+        if (ms !== lastTimeMs) {
+          writeU64(u64Value, 0, seq);
+          batch.put(u64KeyInto(u64Scratch, TIME_LETTER, ms), u64Value);
+          lastTimeMs = ms;
+        }
+      }
+      const values = [
+        entityValue(ev.entity_type, ev.entity_id),
+        ev.entity_type,
+        ev.event_type,
+        `${ev.domain}.${ev.entity_type}`,
+        ev.domain,
+        ev.organization_id,
+        ev.actor_id,
+        ev.severity,
+        ev.environment,
+      ];
+      for (let t = 0; t < TAGS.length; t++) {
+        const map = postings[t] as Map<string, number[]>;
+        const value = values[t] as string;
+        const list = map.get(value);
+        if (list === undefined) map.set(value, [seq, loc.offset, loc.length]);
+        else list.push(seq, loc.offset, loc.length);
+      }
     }
-    for (const [tagValue, list] of postings) {
-      const firstSeq = list[0] as number;
-      const value = Buffer.allocUnsafe((list.length / 3) * POSTING_ENTRY_BYTES);
-      for (let i = 0, at = 0; i < list.length; i += 3, at += POSTING_ENTRY_BYTES) {
-        value.writeUInt32BE((list[i] as number) - firstSeq, at);
-        value.writeUInt32BE(list[i + 1] as number, at + 4);
-        value.writeUInt32BE(list[i + 2] as number, at + 8);
+    for (let t = 0; t < TAGS.length; t++) {
+      for (const [value, list] of postings[t] as Map<string, number[]>) {
+        const firstSeq = list[0] as number;
+        const chunk = Buffer.allocUnsafe((list.length / 3) * POSTING_ENTRY_BYTES);
+        for (let i = 0, at = 0; i < list.length; i += 3, at += POSTING_ENTRY_BYTES) {
+          chunk.writeUInt32BE((list[i] as number) - firstSeq, at);
+          chunk.writeUInt32BE(list[i + 1] as number, at + 4);
+          chunk.writeUInt32BE(list[i + 2] as number, at + 8);
+        }
+        batch.put(postingKey(postingPrefix((TAGS[t] as string) + value), firstSeq), chunk);
       }
-      batch.put(postingKey(postingPrefix(tagValue), firstSeq), value);
     }
     const head: IndexHead = {
       seq: last.event.seq,
@@ -161,20 +186,20 @@ export class EventIndex {
   async lookupIds(ids: readonly string[]): Promise<(Posting | undefined)[]> {
     if (ids.length === 0) return [];
     const values = await this.db.getMany(ids.map(idKey));
-    return values.map((v) => (v === undefined ? undefined : { seq: Number(v.readBigUInt64BE(0)), offset: v.readUInt32BE(8), length: v.readUInt32BE(12) }));
+    return values.map((v) => (v === undefined ? undefined : { seq: readU64(v, 0), offset: v.readUInt32BE(8), length: v.readUInt32BE(12) }));
   }
 
   /** The offset of a frame at or before `seq` from which a sequential read reaches it. */
   async locate(seq: number, segment: number): Promise<{ seq: number; offset: number } | undefined> {
     const base = Math.max(segment, seq - (seq % LOCATION_STRIDE));
-    const v = await this.db.get(locationKey(base));
+    const v = await this.db.get(u64KeyInto(Buffer.allocUnsafe(9), LOCATION_LETTER, base));
     return v === undefined ? undefined : { seq: base, offset: v.readUInt32BE(0) };
   }
 
   /** The first seq stamped at or after `ms`, or undefined when no indexed event is. */
   async firstSeqAtOrAfter(ms: number): Promise<number | undefined> {
     for await (const value of this.db.values({ gte: timeKey(ms), lt: Buffer.from('U'), limit: 1 })) {
-      return Number(value.readBigUInt64BE(0));
+      return readU64(value, 0);
     }
     return undefined;
   }
@@ -245,14 +270,13 @@ export class EventIndex {
   }
 }
 
+/** The posting tags in the order `write` fills them. */
+const TAGS = [Tag.entity, Tag.entityType, Tag.eventType, Tag.typePrefix, Tag.domain, Tag.organization, Tag.actor, Tag.severity, Tag.environment];
+
 function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(n, 0);
   return b;
 }
 
-function u64(n: number): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(BigInt(n), 0);
-  return b;
-}
+

@@ -42,22 +42,47 @@ export const FORMAT_KEY = Buffer.from('F');
 export const HEAD_KEY = Buffer.from('H');
 export const POSTING_ENTRY_BYTES = 12;
 
-export function idKey(uuid: string): Buffer {
-  const key = Buffer.allocUnsafe(17);
+export const LOCATION_LETTER = 0x4c; // 'L'
+export const TIME_LETTER = 0x54; // 'T'
+
+/** Writes a u64 without BigInt (seqs and milliseconds stay below 2^53). */
+export function writeU64(buf: Buffer, at: number, n: number): void {
+  buf.writeUInt32BE(Math.floor(n / 0x100000000), at);
+  buf.writeUInt32BE(n >>> 0, at + 4);
+}
+
+export function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * 0x100000000 + buf.readUInt32BE(at + 4);
+}
+
+/** 'I' and the 16 bytes of a UUID, written into a 17-byte buffer. */
+export function writeIdKey(key: Buffer, uuid: string): Buffer {
   key[0] = 0x49; // 'I'
-  key.write(uuid.replace(/-/g, ''), 1, 16, 'hex');
+  let at = 1;
+  for (let i = 0; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
+    key[at++] = (hexValue(uuid.charCodeAt(i)) << 4) | hexValue(uuid.charCodeAt(i + 1));
+    i++;
+  }
   return key;
 }
 
-function u64Key(letter: number, n: number): Buffer {
-  const key = Buffer.allocUnsafe(9);
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
+}
+
+export function idKey(uuid: string): Buffer {
+  return writeIdKey(Buffer.allocUnsafe(17), uuid);
+}
+
+/** A letter and a u64, written into a 9-byte buffer. */
+export function u64KeyInto(key: Buffer, letter: number, n: number): Buffer {
   key[0] = letter;
-  key.writeBigUInt64BE(BigInt(n), 1);
+  writeU64(key, 1, n);
   return key;
 }
 
-export const locationKey = (seq: number): Buffer => u64Key(0x4c, seq); // 'L'
-export const timeKey = (ms: number): Buffer => u64Key(0x54, ms); // 'T'
+export const timeKey = (ms: number): Buffer => u64KeyInto(Buffer.allocUnsafe(9), TIME_LETTER, ms);
 
 /** The byte prefix of one posting list: 'P' tag value 0x00. */
 export function postingPrefix(tagAndValue: string): Buffer {
@@ -67,12 +92,12 @@ export function postingPrefix(tagAndValue: string): Buffer {
 export function postingKey(prefix: Buffer, firstSeq: number): Buffer {
   const key = Buffer.allocUnsafe(prefix.length + 8);
   prefix.copy(key, 0);
-  key.writeBigUInt64BE(BigInt(firstSeq), prefix.length);
+  writeU64(key, prefix.length, firstSeq);
   return key;
 }
 
 export function postingKeySeq(key: Buffer): number {
-  return Number(key.readBigUInt64BE(key.length - 8));
+  return readU64(key, key.length - 8);
 }
 
 export function entityValue(entityType: string, entityId: string): string {

@@ -48,21 +48,6 @@ export function parseSegmentHeader(header: Buffer): { firstSeq: number } | { pro
   return { firstSeq: Number(header.readBigUInt64BE(16)) };
 }
 
-/** Concatenates bodies into one buffer of frames: one write for a whole group. */
-export function encodeFrames(bodies: readonly Uint8Array[]): Buffer {
-  let total = 0;
-  for (const body of bodies) total += FRAME_HEADER_BYTES + body.length;
-  const out = Buffer.allocUnsafe(total);
-  let at = 0;
-  for (const body of bodies) {
-    out.writeUInt32BE(body.length, at);
-    out.writeUInt32BE(checksum(body), at + 4);
-    out.set(body, at + FRAME_HEADER_BYTES);
-    at += FRAME_HEADER_BYTES + body.length;
-  }
-  return out;
-}
-
 export type FrameParse =
   | { kind: 'frame'; body: Buffer; frameBytes: number }
   /** Fewer bytes than the header or the declared body: the buffer ends inside this frame. */

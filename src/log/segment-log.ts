@@ -16,13 +16,12 @@ import {
   FRAME_HEADER_BYTES,
   MAX_FRAME_BODY_BYTES,
   SEGMENT_HEADER_BYTES,
-  encodeFrames,
   loadChecksum,
   parseFrame,
   parseSegmentHeader,
   segmentHeader,
 } from './frame';
-import { decodeRecord, encodeRecord } from './record';
+import { decodeRecord, encodeFrames } from './record';
 
 export type Durability = 'fsync' | 'write';
 
@@ -130,8 +129,7 @@ export class SegmentLog {
    */
   async append(events: readonly StoredEvent[]): Promise<Location[]> {
     this.assertOpen();
-    const bodies = events.map(encodeRecord);
-    const frames = encodeFrames(bodies);
+    const { frames, frameLengths } = encodeFrames(events);
     const first = events[0];
     if (first === undefined) return [];
     if (this.writeOffset > SEGMENT_HEADER_BYTES && this.writeOffset + frames.length > this.options.segmentBytes) {
@@ -149,8 +147,7 @@ export class SegmentLog {
     const segment = this.segments[this.segments.length - 1] as number;
     const locations: Location[] = [];
     let at = start;
-    for (const body of bodies) {
-      const length = FRAME_HEADER_BYTES + body.length;
+    for (const length of frameLengths) {
       locations.push({ segment, offset: at, length });
       at += length;
     }
