@@ -127,12 +127,33 @@ function walkArray(a: readonly unknown[], depth: number, strictNumbers: boolean)
   return out + ']';
 }
 
+/**
+ * Sort member names by UTF-16 code units (RFC 8785 §3.2.3): the order of `<` on strings
+ * and of the default Array sort. Insertion sort for the few keys of a typical object is
+ * about twice as fast as Array.prototype.sort here.
+ */
+function sortKeys(keys: string[]): void {
+  const n = keys.length;
+  if (n > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+}
+
 function walkObject(o: Record<string, unknown>, depth: number, strictNumbers: boolean): string {
   const keys = Object.keys(o);
   const n = keys.length;
   if (n === 0) return '{}';
-  // The default sort compares UTF-16 code units: exactly RFC 8785 §3.2.3.
-  if (n > 1) keys.sort();
+  if (n > 1) sortKeys(keys);
   let out = '{';
   for (let i = 0; i < n; i++) {
     const key = keys[i] as string;
