@@ -5,7 +5,6 @@
 import { ClassicLevel } from 'classic-level';
 import { pack, unpack } from 'msgpackr';
 import { SpineError, wrapIoError } from '../errors';
-import type { StoredEvent } from '../event/types';
 import {
   FORMAT_KEY,
   HEAD_KEY,
@@ -14,6 +13,7 @@ import {
   POSTING_ENTRY_BYTES,
   Tag,
   entityValue,
+  ID_LETTER,
   LOCATION_LETTER,
   TIME_LETTER,
   idKey,
@@ -23,13 +23,24 @@ import {
   readU64,
   timeKey,
   u64KeyInto,
-  writeIdKey,
   writeU64,
 } from './keys';
 
-export interface IndexedEntry {
-  event: StoredEvent;
-  loc: { segment: number; offset: number; length: number };
+/** What the index needs of one event: its filter fields and where its frame is. */
+export interface IndexRecord {
+  seq: number;
+  /** The 16 bytes of the event's UUID. */
+  id: Uint8Array;
+  event_type: string;
+  entity_id: string;
+  actor_id: string;
+  organization_id: string;
+  severity: string;
+  environment: string;
+  timestampMs: number;
+  segment: number;
+  offset: number;
+  length: number;
 }
 
 export interface IndexHead {
@@ -68,6 +79,7 @@ export class EventIndex {
       valueEncoding: 'buffer',
       writeBufferSize: 16 * 1024 * 1024,
       cacheSize: 32 * 1024 * 1024,
+      compression: false,
     });
   }
 
@@ -97,60 +109,59 @@ export class EventIndex {
   }
 
   /**
-   * Indexes a run of events that directly follows the indexed head, in one LevelDB batch.
+   * Indexes a run of events that directly follows the indexed head, in one LevelDB batch,
+   * and records `head` (the last of them) as the point recovery resumes from.
    * Not synced: after a crash the index may be behind the log, never ahead, and open()
    * catches it up from the log.
    */
-  async write(entries: readonly IndexedEntry[]): Promise<void> {
-    const last = entries[entries.length - 1];
-    if (last === undefined) return;
+  async write(records: readonly IndexRecord[], head: IndexHead): Promise<void> {
+    if (records.length === 0) return;
     const batch = this.db.batch();
     // LevelDB copies each key and value on put, so one scratch buffer serves them all.
     const idScratch = Buffer.allocUnsafe(17);
+    idScratch[0] = ID_LETTER;
     const idValue = Buffer.allocUnsafe(16);
     const u64Scratch = Buffer.allocUnsafe(9);
     const u32Value = Buffer.allocUnsafe(4);
     const u64Value = Buffer.allocUnsafe(8);
     const postings = TAGS.map(() => new Map<string, number[]>());
+    const values: string[] = new Array<string>(TAGS.length);
     let lastTimeMs = this.lastTimeMs;
-    let lastTimestamp = '';
-    for (const { event: ev, loc } of entries) {
-      const seq = ev.seq;
-      writeIdKey(idScratch, ev.id);
+    for (const r of records) {
+      const seq = r.seq;
+      idScratch.set(r.id, 1);
       writeU64(idValue, 0, seq);
-      idValue.writeUInt32BE(loc.offset, 8);
-      idValue.writeUInt32BE(loc.length, 12);
+      idValue.writeUInt32BE(r.offset, 8);
+      idValue.writeUInt32BE(r.length, 12);
       batch.put(idScratch, idValue);
-      if (seq === loc.segment || seq % LOCATION_STRIDE === 0) {
-        u32Value.writeUInt32BE(loc.offset, 0);
+      if (seq === r.segment || seq % LOCATION_STRIDE === 0) {
+        u32Value.writeUInt32BE(r.offset, 0);
         batch.put(u64KeyInto(u64Scratch, LOCATION_LETTER, seq), u32Value);
       }
-      if (ev.timestamp !== lastTimestamp) {
-        lastTimestamp = ev.timestamp;
-        const ms = Date.parse(lastTimestamp);
-        if (ms !== lastTimeMs) {
-          writeU64(u64Value, 0, seq);
-          batch.put(u64KeyInto(u64Scratch, TIME_LETTER, ms), u64Value);
-          lastTimeMs = ms;
-        }
+      if (r.timestampMs !== lastTimeMs) {
+        writeU64(u64Value, 0, seq);
+        batch.put(u64KeyInto(u64Scratch, TIME_LETTER, r.timestampMs), u64Value);
+        lastTimeMs = r.timestampMs;
       }
-      const values = [
-        entityValue(ev.entity_type, ev.entity_id),
-        ev.entity_type,
-        ev.event_type,
-        `${ev.domain}.${ev.entity_type}`,
-        ev.domain,
-        ev.organization_id,
-        ev.actor_id,
-        ev.severity,
-        ev.environment,
-      ];
+      const eventType = r.event_type;
+      const dot1 = eventType.indexOf('.');
+      const dot2 = eventType.indexOf('.', dot1 + 1);
+      const entityType = eventType.slice(dot1 + 1, dot2);
+      values[0] = entityValue(entityType, r.entity_id);
+      values[1] = entityType;
+      values[2] = eventType;
+      values[3] = eventType.slice(0, dot2);
+      values[4] = eventType.slice(0, dot1);
+      values[5] = r.organization_id;
+      values[6] = r.actor_id;
+      values[7] = r.severity;
+      values[8] = r.environment;
       for (let t = 0; t < TAGS.length; t++) {
         const map = postings[t] as Map<string, number[]>;
         const value = values[t] as string;
         const list = map.get(value);
-        if (list === undefined) map.set(value, [seq, loc.offset, loc.length]);
-        else list.push(seq, loc.offset, loc.length);
+        if (list === undefined) map.set(value, [seq, r.offset, r.length]);
+        else list.push(seq, r.offset, r.length);
       }
     }
     for (let t = 0; t < TAGS.length; t++) {
@@ -165,13 +176,6 @@ export class EventIndex {
         batch.put(postingKey(postingPrefix((TAGS[t] as string) + value), firstSeq), chunk);
       }
     }
-    const head: IndexHead = {
-      seq: last.event.seq,
-      event_hash: last.event.event_hash,
-      timestamp: last.event.timestamp,
-      segment: last.loc.segment,
-      offset: last.loc.offset + last.loc.length,
-    };
     batch.put(HEAD_KEY, pack([head.seq, head.event_hash, head.timestamp, head.segment, head.offset]));
     try {
       await batch.write();

@@ -42,6 +42,7 @@ export const FORMAT_KEY = Buffer.from('F');
 export const HEAD_KEY = Buffer.from('H');
 export const POSTING_ENTRY_BYTES = 12;
 
+export const ID_LETTER = 0x49; // 'I'
 export const LOCATION_LETTER = 0x4c; // 'L'
 export const TIME_LETTER = 0x54; // 'T'
 
@@ -57,7 +58,7 @@ export function readU64(buf: Buffer, at: number): number {
 
 /** 'I' and the 16 bytes of a UUID, written into a 17-byte buffer. */
 export function writeIdKey(key: Buffer, uuid: string): Buffer {
-  key[0] = 0x49; // 'I'
+  key[0] = ID_LETTER;
   let at = 1;
   for (let i = 0; i < 36; i++) {
     if (i === 8 || i === 13 || i === 18 || i === 23) continue;

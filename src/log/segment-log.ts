@@ -45,6 +45,14 @@ export interface LogEntry {
   loc: Location;
 }
 
+/** Consecutive frames of one segment, as written: what the indexer consumes. */
+export interface FrameBatch {
+  segment: number;
+  /** Offset of the first frame. */
+  offset: number;
+  frames: Buffer;
+}
+
 export interface LogHead {
   seq: number;
   event_hash: string;
@@ -60,11 +68,16 @@ export interface ResumePoint {
 
 export interface RecoveryHooks {
   /** Receives every frame after the resume point, in order, in batches (index catch-up). */
-  visit(entries: LogEntry[]): Promise<void>;
+  visit(batch: FrameBatch): Promise<void>;
   /** Bytes scanned so far and in all, for a progress display. */
   progress?(scannedBytes: number, totalBytes: number): void;
   /** A torn tail was cut off the last segment (an append that was never acknowledged). */
   truncated?(segmentFile: string, offset: number, bytesCut: number): void;
+}
+
+interface ScannedFrame extends LogEntry {
+  /** The frame's bytes (header and body). */
+  frame: Buffer;
 }
 
 const SCAN_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -127,11 +140,11 @@ export class SegmentLog {
    * Appends sealed events (seqs continuing the head) as one write and one sync. Resolves
    * with each event's location once durable; on failure nothing of the group remains.
    */
-  async append(events: readonly StoredEvent[]): Promise<Location[]> {
+  async append(events: readonly StoredEvent[]): Promise<{ locations: Location[]; batch: FrameBatch }> {
     this.assertOpen();
     const { frames, frameLengths } = encodeFrames(events);
     const first = events[0];
-    if (first === undefined) return [];
+    if (first === undefined) throw new TypeError('append needs at least one event');
     if (this.writeOffset > SEGMENT_HEADER_BYTES && this.writeOffset + frames.length > this.options.segmentBytes) {
       await this.roll(first.seq);
     }
@@ -154,7 +167,7 @@ export class SegmentLog {
     this.writeOffset = at;
     const last = events[events.length - 1] as StoredEvent;
     this.lastHead = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
-    return locations;
+    return { locations, batch: { segment, offset: start, frames } };
   }
 
   /** Reads the event at a known location, checking its frame and its seq. */
@@ -238,7 +251,13 @@ export class SegmentLog {
     const sizes = await Promise.all(this.segments.map(async (s) => (await stat(this.fileOf(s))).size));
     const totalBytes = sizes.slice(startIndex).reduce((a, b) => a + b, 0) - offset;
     let scannedBefore = 0;
-    let batch: LogEntry[] = [];
+    let batch: Buffer[] = [];
+    let batchOffset = 0;
+    const flush = async (segment: number): Promise<void> => {
+      if (batch.length === 0) return;
+      await hooks.visit({ segment, offset: batchOffset, frames: Buffer.concat(batch) });
+      batch = [];
+    };
 
     for (let i = startIndex; i < this.segments.length; i++) {
       const segment = this.segments[i] as number;
@@ -268,18 +287,18 @@ export class SegmentLog {
         previousHash = ev.event_hash;
         this.lastHead = { seq: ev.seq, event_hash: ev.event_hash, timestamp: ev.timestamp };
         end = entry.loc.offset + entry.loc.length;
-        batch.push(entry);
+        if (batch.length === 0) batchOffset = entry.loc.offset;
+        batch.push(entry.frame);
         if (batch.length >= VISIT_BATCH) {
-          await hooks.visit(batch);
-          batch = [];
+          await flush(segment);
           hooks.progress?.(scannedBefore + end - offset, totalBytes);
         }
       }
+      await flush(segment);
       scannedBefore += size - offset;
       if (isLast) this.writeOffset = end;
       offset = SEGMENT_HEADER_BYTES;
     }
-    if (batch.length > 0) await hooks.visit(batch);
     hooks.progress?.(totalBytes, totalBytes);
     const active = this.segments[this.segments.length - 1] as number;
     this.writer = await this.openWriter(active);
@@ -304,7 +323,7 @@ export class SegmentLog {
     segment: number,
     offset: number,
     end: number,
-  ): AsyncGenerator<LogEntry | { damage: string; offset: number; incomplete: boolean }> {
+  ): AsyncGenerator<ScannedFrame | { damage: string; offset: number; incomplete: boolean }> {
     const fh = await this.readHandle(segment);
     let buf = Buffer.alloc(0);
     let bufStart = offset;
@@ -321,7 +340,7 @@ export class SegmentLog {
           yield { damage: (err as Error).message, offset: frameOffset, incomplete: false };
           return;
         }
-        yield { event, loc: { segment, offset: frameOffset, length: parsed.frameBytes } };
+        yield { event, loc: { segment, offset: frameOffset, length: parsed.frameBytes }, frame: buf.subarray(at, at + parsed.frameBytes) };
         at += parsed.frameBytes;
         continue;
       }

@@ -4,7 +4,7 @@
  * by a sequential read of the log.
  */
 import type { StoredEvent } from '../event/types';
-import type { EventIndex } from '../index';
+import type { IndexClient } from './index-client';
 import { LOCATION_STRIDE } from '../index';
 import type { SegmentLog } from '../log';
 import { SpineError } from '../errors';
@@ -22,7 +22,7 @@ export interface Scanned {
 export class EventReader {
   constructor(
     private readonly log: SegmentLog,
-    private readonly index: EventIndex,
+    private readonly index: IndexClient,
   ) {}
 
   /** The seq range a filter's seq and time bounds select, within [1, headSeq]. */

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { SpineError, isSpineError } from '../errors';
 import { eventHash, uuidv7, validateBatch, verifyEventHashes, type EnvelopeOptions } from '../event';
 import { GENESIS_HASH, type StoredEvent, type ValidEvent } from '../event/types';
-import { EventIndex } from '../index';
-import { SegmentLog, type Durability, type LogEntry, type LogHead } from '../log';
+import { SegmentLog, type Durability, type FrameBatch, type LogHead } from '../log';
+import { IndexClient } from './index-client';
 import { filterFingerprint, normalizeFilter, type NormalizedFilter, type QueryFilter } from './filter';
 import { EventReader } from './reader';
 import { LiveListener, subscription, type SubscribeOptions, type SubscriptionItem, type SubscriptionSource } from './subscription';
@@ -29,6 +29,22 @@ export interface StoreOptions extends EnvelopeOptions {
   onRecoveryProgress?: (scannedBytes: number, totalBytes: number) => void;
   /** Told about recoveries worth a log line (a torn tail cut off, index catch-up). */
   onNotice?: (message: string, details: Record<string, unknown>) => void;
+  /** Told about every group commit, for metrics. */
+  onCommit?: (commit: CommitInfo) => void;
+}
+
+/** One group commit as metrics see it. */
+export interface CommitInfo {
+  /** Append requests served by this commit. */
+  requests: number;
+  /** Events newly stored (not counting deduplicated ones). */
+  events: number;
+  /** Bytes written to the log. */
+  bytes: number;
+  /** Time for the log write and its fsync. */
+  writeMs: number;
+  /** Time for the index write after it. */
+  indexMs: number;
 }
 
 export interface AppendResult {
@@ -82,7 +98,9 @@ const MAX_UNINDEXED_GROUPS = 32;
 
 export class Store {
   private readonly queue: Pending[] = [];
-  private committing = false;
+  /** The running commit loop, if any: close() waits for it. */
+  private committing: Promise<void> | undefined;
+  private closePromise: Promise<void> | undefined;
   private indexChain: Promise<void> = Promise.resolve();
   private unindexedGroups = 0;
   private indexDrained: (() => void) | undefined;
@@ -98,7 +116,7 @@ export class Store {
   private constructor(
     private readonly options: StoreOptions,
     private readonly log: SegmentLog,
-    private index: EventIndex,
+    private readonly index: IndexClient,
   ) {
     this.reader = new EventReader(log, index);
     this.acked = log.head;
@@ -107,19 +125,16 @@ export class Store {
 
   /** Opens (or creates) a store, catching the index up with the log first. */
   static async open(options: StoreOptions): Promise<Store> {
-    const index = await EventIndex.open(join(options.dataDir, 'index'));
+    const index = await IndexClient.open(join(options.dataDir, 'index'));
     try {
       const ih = index.indexedHead;
       const resume = ih === undefined ? undefined : { head: { seq: ih.seq, event_hash: ih.event_hash, timestamp: ih.timestamp }, segment: ih.segment, offset: ih.offset };
-      let caughtUp = 0;
       const log = await SegmentLog.open({ dir: options.dataDir, segmentBytes: options.segmentBytes, durability: options.durability }, resume, {
-        visit: async (entries) => {
-          caughtUp += entries.length;
-          await index.write(entries);
-        },
+        visit: (batch) => index.write(batch),
         progress: options.onRecoveryProgress,
         truncated: (segment, offset, bytesCut) => options.onNotice?.('cut a torn tail off the log (an append that was never acknowledged)', { segment, offset, bytesCut }),
       });
+      const caughtUp = (log.head?.seq ?? 0) - (ih?.seq ?? 0);
       if (caughtUp > 0) options.onNotice?.('index caught up from the log', { events: caughtUp, head: log.head?.seq });
       return new Store(options, log, index);
     } catch (err) {
@@ -151,12 +166,11 @@ export class Store {
     this.assertOpen();
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
-      if (!this.committing) void this.commitLoop();
+      this.committing ??= this.commitLoop();
     });
   }
 
   private async commitLoop(): Promise<void> {
-    this.committing = true;
     try {
       while (this.queue.length > 0) {
         if (this.unindexedGroups >= MAX_UNINDEXED_GROUPS) await new Promise<void>((r) => (this.indexDrained = r));
@@ -168,7 +182,7 @@ export class Store {
         }
       }
     } finally {
-      this.committing = false;
+      this.committing = undefined;
     }
   }
 
@@ -256,9 +270,10 @@ export class Store {
       return;
     }
     for (const ev of sealed) this.unindexedIds.set(ev.id, ev);
-    let locations;
+    let batch: FrameBatch;
+    const writeStart = performance.now();
     try {
-      locations = await this.log.append(sealed);
+      ({ batch } = await this.log.append(sealed));
     } catch (err) {
       for (const ev of sealed) this.unindexedIds.delete(ev.id);
       for (const a of accepted) a.pending.reject(err);
@@ -266,12 +281,18 @@ export class Store {
     }
     this.lastTimestampMs = now;
     head = this.log.head;
-    const entries: LogEntry[] = sealed.map((event, i) => ({ event, loc: locations[i] as LogEntry['loc'] }));
+    const writeMs = performance.now() - writeStart;
+    const bytes = batch.frames.length;
     this.unindexedGroups += 1;
+    let indexStart = 0;
     this.indexChain = this.indexChain
-      .then(() => this.indexWithRetry(entries))
+      .then(() => {
+        indexStart = performance.now();
+        return this.indexWithRetry(batch);
+      })
       .then(
         () => {
+          this.options.onCommit?.({ requests: accepted.length, events: sealed.length, bytes, writeMs, indexMs: performance.now() - indexStart });
           for (const ev of sealed) this.unindexedIds.delete(ev.id);
           const last = sealed[sealed.length - 1] as StoredEvent;
           this.acked = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
@@ -318,11 +339,11 @@ export class Store {
    * Index writes only fail on a full or failing disk. The events are already durable, so
    * keep trying (reopening LevelDB, which stops writing after an error) until it works.
    */
-  private async indexWithRetry(entries: LogEntry[]): Promise<void> {
+  private async indexWithRetry(batch: FrameBatch): Promise<void> {
     let delayMs = 50;
     for (;;) {
       try {
-        await this.index.write(entries);
+        await this.index.write(batch);
         return;
       } catch (err) {
         if (this.closed) throw new SpineError('STORE_CLOSED', 'the store closed before the index caught up', { cause: err });
@@ -478,13 +499,15 @@ export class Store {
   // ---- lifecycle -------------------------------------------------------------------------
 
   /** Stops accepting, finishes in-flight appends, syncs and closes. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closing) {
-      while (!this.closed) await new Promise((r) => setTimeout(r, 5));
-      return;
-    }
+  close(): Promise<void> {
+    this.closePromise ??= this.shutDown();
+    return this.closePromise;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closing = true;
-    while (this.committing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 1));
+    // Appends already queued were accepted before close(): finish them.
+    while (this.committing !== undefined) await this.committing;
     await this.indexChain;
     for (const l of this.listeners) l.end();
     this.closed = true;

@@ -1,0 +1,103 @@
+/**
+ * The index worker: owns the LevelDB index on a thread of its own, so that decoding frames
+ * and building index batches (about half the CPU of an append) run on the second core
+ * while the main thread validates, hashes and writes the log. It receives each durable
+ * group as the raw frames the log wrote.
+ */
+import { parentPort } from 'node:worker_threads';
+import { isSpineError } from '../errors';
+import { EventIndex, type IndexHead, type IndexRecord } from '../index';
+import { FRAME_HEADER_BYTES } from '../log/frame';
+import { decodeRaw, hex, isoTime } from '../log/record';
+import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
+
+let index: EventIndex | undefined;
+
+function open(): EventIndex {
+  if (index === undefined) throw new TypeError('index worker: not open');
+  return index;
+}
+
+/** Decodes the frames of one batch into index records and the head after them. */
+function recordsOf(segment: number, offset: number, frames: Uint8Array): { records: IndexRecord[]; head: IndexHead } {
+  const buf = Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength);
+  const records: IndexRecord[] = [];
+  let lastHash: Uint8Array | undefined;
+  for (let at = 0; at < buf.length; ) {
+    const length = FRAME_HEADER_BYTES + buf.readUInt32BE(at);
+    const raw = decodeRaw(buf.subarray(at + FRAME_HEADER_BYTES, at + length));
+    records.push({
+      seq: raw.seq,
+      id: raw.id,
+      event_type: raw.event_type,
+      entity_id: raw.entity_id,
+      actor_id: raw.actor_id,
+      organization_id: raw.organization_id,
+      severity: raw.severity,
+      environment: raw.environment,
+      timestampMs: raw.timestampMs,
+      segment,
+      offset: offset + at,
+      length,
+    });
+    lastHash = raw.event_hash;
+    at += length;
+  }
+  const last = records[records.length - 1] as IndexRecord;
+  return {
+    records,
+    head: { seq: last.seq, event_hash: hex(lastHash as Uint8Array), timestamp: isoTime(last.timestampMs), segment, offset: last.offset + last.length },
+  };
+}
+
+async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op']]> {
+  switch (req.op) {
+    case 'open':
+      index = await EventIndex.open(req.dir);
+      return index.indexedHead ?? null;
+    case 'write': {
+      const { records, head } = recordsOf(req.segment, req.offset, req.frames);
+      await open().write(records, head);
+      return head;
+    }
+    case 'lookupIds':
+      return (await open().lookupIds(req.ids)).map((p) => (p === undefined ? null : [p.seq, p.offset, p.length]));
+    case 'locate':
+      return (await open().locate(req.seq, req.segment)) ?? null;
+    case 'firstSeqAtOrAfter':
+      return (await open().firstSeqAtOrAfter(req.ms)) ?? null;
+    case 'postings': {
+      const out: number[] = [];
+      for await (const p of open().postings(req.tagValue, req.fromSeq, req.toSeq, req.descending)) {
+        out.push(p.seq, p.offset, p.length);
+        if (out.length >= req.max * 3) break;
+      }
+      return out;
+    }
+    case 'reopen':
+      await open().reopen();
+      return null;
+    case 'entries': {
+      const all: [Uint8Array, Uint8Array][] = [];
+      for await (const entry of open().entries()) all.push(entry);
+      return all;
+    }
+    case 'close':
+      await index?.close();
+      index = undefined;
+      return null;
+  }
+}
+
+const port = parentPort;
+if (port === null) throw new TypeError('index-worker.ts runs as a worker thread');
+// Requests are handled in arrival order; writes are serialised by the store already.
+port.on('message', (msg: { id: number; req: IndexRequest }) => {
+  handle(msg.req).then(
+    (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies IndexReply),
+    (err: unknown) => {
+      const error = { code: isSpineError(err) ? err.code : undefined, message: err instanceof Error ? err.message : String(err) };
+      port.postMessage({ id: msg.id, ok: false, error } satisfies IndexReply);
+    },
+  );
+});
