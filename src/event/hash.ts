@@ -6,7 +6,7 @@
  *
  * `record` is the stored event minus `event_hash` and `payload`, plus `payload_hash`;
  * optional fields without a value are left out, never written as null. JCS is RFC 8785.
- * docs/hash.md walks through two chained events.
+ * The README's section "The hash" walks through two chained events.
  */
 
 import * as crypto from 'node:crypto';
