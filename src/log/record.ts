@@ -216,6 +216,7 @@ export function decodeRecord(body: Uint8Array): StoredEvent {
     entity_type: entityType,
     action,
     entity_id: r.entity_id,
+    entity_name: r.entity_name ?? undefined,
     actor_id: r.actor_id,
     actor_type: r.actor_type,
     organization_id: r.organization_id,
@@ -227,7 +228,6 @@ export function decodeRecord(body: Uint8Array): StoredEvent {
     previous_hash: hex(r.previous_hash),
     event_hash: hex(r.event_hash),
   };
-  if (r.entity_name !== null) ev.entity_name = r.entity_name;
   return ev;
 }
 

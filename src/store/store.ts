@@ -212,21 +212,28 @@ export class Store {
     for (const pending of group) {
       const stored: StoredEvent[] = [];
       const fresh: boolean[] = [];
-      const mine = new Map<string, StoredEvent>();
+      // Client-given ids this request seals, for a repeat within the request itself.
+      let mine: Map<string, StoredEvent> | undefined;
       let conflict: SpineError | undefined;
-      for (const [i, ev] of pending.events.entries()) {
+      const events = pending.events;
+      for (let i = 0; i < events.length; i++) {
+        const ev = events[i] as ValidEvent;
         const id = ev.id;
-        const existing = id === undefined ? undefined : (mine.get(id) ?? sealedInGroup.get(id) ?? known.get(id));
-        if (existing !== undefined) {
-          if (!sameContent(ev, existing)) {
-            conflict = new SpineError('ID_CONFLICT', `events[${i}].id: event ${id} already exists (seq ${existing.seq}) with different content`, { field: `events[${i}].id` });
-            break;
+        if (id !== undefined) {
+          const existing = mine?.get(id) ?? sealedInGroup.get(id) ?? known.get(id);
+          if (existing !== undefined) {
+            if (!sameContent(ev, existing)) {
+              conflict = new SpineError('ID_CONFLICT', `events[${i}].id: event ${id} already exists (seq ${existing.seq}) with different content`, { field: `events[${i}].id` });
+              break;
+            }
+            stored.push(existing);
+            fresh.push(false);
+            continue;
           }
-          stored.push(existing);
-          fresh.push(false);
-          continue;
         }
         seq += 1;
+        // One object shape for every event (entity_name present even when undefined) keeps
+        // the hashing and encoding call sites monomorphic.
         const record: StoredEvent = {
           seq,
           id: id ?? uuidv7(),
@@ -235,6 +242,7 @@ export class Store {
           entity_type: ev.entity_type,
           action: ev.action,
           entity_id: ev.entity_id,
+          entity_name: ev.entity_name,
           actor_id: ev.actor_id,
           actor_type: ev.actor_type,
           organization_id: ev.organization_id,
@@ -246,10 +254,9 @@ export class Store {
           previous_hash: previousHash,
           event_hash: '',
         };
-        if (ev.entity_name !== undefined) record.entity_name = ev.entity_name;
         record.event_hash = eventHash(record);
         previousHash = record.event_hash;
-        mine.set(record.id, record);
+        if (id !== undefined) (mine ??= new Map()).set(id, record);
         stored.push(record);
         fresh.push(true);
       }
@@ -260,7 +267,7 @@ export class Store {
         pending.reject(conflict);
         continue;
       }
-      for (const [id, record] of mine) sealedInGroup.set(id, record);
+      if (mine !== undefined) for (const [id, record] of mine) sealedInGroup.set(id, record);
       for (const [j, record] of stored.entries()) if (fresh[j]) sealed.push(record);
       accepted.push({ pending, stored, fresh });
     }
@@ -269,13 +276,14 @@ export class Store {
       for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
       return;
     }
-    for (const ev of sealed) this.unindexedIds.set(ev.id, ev);
+    // Only client-given ids can come back as retries before the index has them.
+    if (sealedInGroup.size > 0) for (const [id, ev] of sealedInGroup) this.unindexedIds.set(id, ev);
     let batch: FrameBatch;
     const writeStart = performance.now();
     try {
       ({ batch } = await this.log.append(sealed));
     } catch (err) {
-      for (const ev of sealed) this.unindexedIds.delete(ev.id);
+      for (const id of sealedInGroup.keys()) this.unindexedIds.delete(id);
       for (const a of accepted) a.pending.reject(err);
       return;
     }
@@ -293,7 +301,7 @@ export class Store {
       .then(
         () => {
           this.options.onCommit?.({ requests: accepted.length, events: sealed.length, bytes, writeMs, indexMs: performance.now() - indexStart });
-          for (const ev of sealed) this.unindexedIds.delete(ev.id);
+          for (const id of sealedInGroup.keys()) this.unindexedIds.delete(id);
           const last = sealed[sealed.length - 1] as StoredEvent;
           this.acked = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
           for (const listener of this.listeners) listener.push(sealed);
