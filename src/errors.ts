@@ -37,6 +37,7 @@ const g = GrpcStatus;
 export const ERROR_TABLE = {
   // Validation of one event (the whole request is refused, nothing stored).
   INVALID_REQUEST: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'The request is malformed (not an object, not JSON, wrong shape).' },
+  UNSUPPORTED_MEDIA_TYPE: { grpc: g.INVALID_ARGUMENT, http: 415, doc: 'The HTTP request body is not sent as Content-Type: application/json.' },
   MISSING_FIELD: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'A required field is absent or empty.' },
   UNKNOWN_FIELD: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'A field that the event envelope does not have.' },
   INVALID_FIELD_TYPE: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'A field has the wrong JSON type.' },
@@ -49,12 +50,14 @@ export const ERROR_TABLE = {
   UNSAFE_NUMBER: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'payload holds a non-finite number or an integer beyond ±(2^53−1), which JSON cannot carry exactly.' },
   PAYLOAD_TOO_LARGE: { grpc: g.INVALID_ARGUMENT, http: 413, doc: 'The canonical payload exceeds the configured limit.' },
   BATCH_TOO_LARGE: { grpc: g.INVALID_ARGUMENT, http: 413, doc: 'The batch has more events than the configured limit.' },
+  REQUEST_TOO_LARGE: { grpc: g.RESOURCE_EXHAUSTED, http: 413, doc: 'The request message or body exceeds the configured size limit (limits.maxMessageBytes, limits.maxHttpBodyBytes).' },
   EMPTY_BATCH: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'The batch holds no event.' },
   ID_CONFLICT: { grpc: g.ALREADY_EXISTS, http: 409, doc: 'An event with this id exists with different content.' },
   // Reads.
   INVALID_QUERY: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'A query filter, limit or range is invalid.' },
   INVALID_CURSOR: { grpc: g.INVALID_ARGUMENT, http: 400, doc: 'The cursor is not one this server issued for this query.' },
   NOT_FOUND: { grpc: g.NOT_FOUND, http: 404, doc: 'No event (or resource) with that id or seq.' },
+  METHOD_NOT_ALLOWED: { grpc: g.UNIMPLEMENTED, http: 405, doc: 'The HTTP method is not allowed on this path (the Allow header lists those that are).' },
   IMMUTABLE: { grpc: g.UNIMPLEMENTED, http: 405, doc: 'Events are immutable: there is no update or delete.' },
   // The store itself.
   STORE_CLOSED: { grpc: g.UNAVAILABLE, http: 503, doc: 'The store is closed or shutting down.' },

@@ -110,7 +110,13 @@ export class SegmentLog {
   static async open(options: LogOptions, resume: ResumePoint | undefined, hooks: RecoveryHooks): Promise<SegmentLog> {
     await loadChecksum();
     const log = new SegmentLog(options);
-    await log.recover(resume, hooks);
+    try {
+      await log.recover(resume, hooks);
+    } catch (err) {
+      // A refused open must not leave its segment files open.
+      await log.close().catch(() => undefined);
+      throw err;
+    }
     return log;
   }
 
@@ -205,6 +211,8 @@ export class SegmentLog {
         if (seq > toSeq) return;
         expected = seq + 1;
         if (seq >= fromSeq) yield entry;
+        // Stop before parsing the next frame: damage past the range is not this read's.
+        if (seq === toSeq) return;
       }
       segIndex += 1;
       offset = SEGMENT_HEADER_BYTES;
@@ -296,6 +304,8 @@ export class SegmentLog {
       }
       await flush(segment);
       scannedBefore += size - offset;
+      // Per segment as well: a log of many small segments would otherwise report only at the end.
+      hooks.progress?.(scannedBefore, totalBytes);
       if (isLast) this.writeOffset = end;
       offset = SEGMENT_HEADER_BYTES;
     }

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { SpineError, type ErrorCode } from '../errors';
 import type { IndexHead, Posting } from '../index';
 import type { FrameBatch } from '../log';
@@ -20,6 +20,16 @@ function workerScript(): string {
   // starts in milliseconds; the .ts one needs the TypeScript loader and seconds.
   const compiled = join(__dirname, '..', '..', 'dist', 'src', 'store', 'index-worker.js');
   return existsSync(compiled) ? compiled : join(__dirname, 'index-worker.ts');
+}
+
+/**
+ * A worker inherits the parent's --import hooks (execArgv and NODE_OPTIONS). Under the test
+ * runner those load a TypeScript compiler into every new thread, seconds per Store.open;
+ * the compiled worker needs none of them.
+ */
+function workerOptions(script: string): WorkerOptions {
+  if (!__filename.endsWith('.ts') || !script.endsWith('.js')) return {};
+  return { execArgv: [], env: { ...process.env, NODE_OPTIONS: '' } };
 }
 
 export class IndexClient {
@@ -46,7 +56,8 @@ export class IndexClient {
   }
 
   static async open(dir: string): Promise<IndexClient> {
-    const client = new IndexClient(new Worker(workerScript()));
+    const script = workerScript();
+    const client = new IndexClient(new Worker(script, workerOptions(script)));
     try {
       client.head = (await client.call({ op: 'open', dir })) ?? undefined;
     } catch (err) {

@@ -273,7 +273,11 @@ export class Store {
     }
 
     if (sealed.length === 0) {
-      for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
+      // Only retries: their originals may still be on the way into the index. Acknowledge
+      // after it, so that acknowledged means visible.
+      void this.indexChain.then(() => {
+        for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
+      });
       return;
     }
     // Only client-given ids can come back as retries before the index has them.
@@ -462,7 +466,7 @@ export class Store {
     const to = Math.min(headSeq, range.to_seq ?? headSeq);
     const result: VerifyResult = { ok: true, from_seq: from, to_seq: to, checked: 0 };
     if (from > to) return result;
-    let previous = from === 1 ? GENESIS_HASH : (await this.reader.bySeq(from - 1))?.event_hash;
+    let previous: string | undefined;
     let expected = from;
     const fail = (seq: number, reason: string): VerifyResult => ({ ...result, ok: false, first_bad_seq: seq, reason });
     let pendingIds: StoredEvent[] = [];
@@ -476,6 +480,8 @@ export class Store {
       return undefined;
     };
     try {
+      // Inside the try: a damaged event just before the range is reported, not thrown.
+      previous = from === 1 ? GENESIS_HASH : (await this.reader.bySeq(from - 1))?.event_hash;
       for await (const ev of this.reader.ascendingLog(from, to)) {
         if (ev.seq !== expected) return fail(expected, `seq ${expected} is missing (found ${ev.seq})`);
         if (ev.previous_hash !== previous) return fail(ev.seq, 'previous_hash does not equal the event_hash of the event before it');

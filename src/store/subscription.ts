@@ -90,14 +90,26 @@ export interface SubscribeOptions {
  * The subscription as an async iterator. Breaking out of a `for await` (or calling
  * `return()`) detaches it.
  */
-export async function* subscription(
+export function subscription(
   source: SubscriptionSource,
   filter: NormalizedFilter,
   options: SubscribeOptions,
   closed: () => boolean,
 ): AsyncGenerator<SubscriptionItem> {
-  let next = options.from_seq ?? source.ackedSeq() + 1;
-  const limit = options.queueLimit ?? 10_000;
+  // The start is fixed by the call, not by the first next(): a generator body runs only
+  // then, and an event acknowledged in between would be neither caught up nor live.
+  const from = options.from_seq ?? source.ackedSeq() + 1;
+  return follow(source, filter, from, options.queueLimit ?? 10_000, closed);
+}
+
+async function* follow(
+  source: SubscriptionSource,
+  filter: NormalizedFilter,
+  from: number,
+  limit: number,
+  closed: () => boolean,
+): AsyncGenerator<SubscriptionItem> {
+  let next = from;
   for (;;) {
     // Catch up from the log until nothing acknowledged is left behind us.
     while (next <= source.ackedSeq()) {

@@ -1,0 +1,83 @@
+/**
+ * W1 — batched appends: `total` events, `batch` per request, `producers` producers, each
+ * awaiting its request's acknowledgement before sending the next.
+ * W2 — single-event producers, each awaiting its own acknowledgement, at several producer
+ * counts.
+ * Every system starts fresh (empty data directory) for every measured run.
+ */
+import { w1Event, type BenchEvent } from '../lib/events';
+import { closedLoop, guarded, type LoopResult } from '../lib/measure';
+import type { BatchAppender, System, SystemName } from '../peers/system';
+
+export interface W1Row extends LoopResult {
+  system: SystemName;
+  variant: string;
+  producers: number;
+  batch: number;
+}
+
+export interface W2Row extends LoopResult {
+  system: SystemName;
+  producers: number;
+}
+
+function events(first: number, count: number): BenchEvent[] {
+  const out = new Array<BenchEvent>(count);
+  for (let k = 0; k < count; k++) out[k] = w1Event(first + k);
+  return out;
+}
+
+export async function runW1(systems: System[], opts: { total: number; producers: number; batch: number; deadlineMs: number }, log: (msg: string) => void): Promise<W1Row[]> {
+  const rows: W1Row[] = [];
+  for (const system of systems) {
+    for (const variant of system.batchVariants()) await guarded('W1', `${system.name} (${variant})`, log, async () => {
+      log(`W1 ${system.name} (${variant}): ${opts.total} events, ${opts.batch} per request, ${opts.producers} producers`);
+      const running = await system.start();
+      const appenders: BatchAppender[] = [];
+      try {
+        for (let p = 0; p < opts.producers; p++) appenders.push(await running.batchAppender(variant));
+        const r = await closedLoop({
+          producers: opts.producers,
+          total: opts.total,
+          batch: opts.batch,
+          deadlineMs: opts.deadlineMs,
+          send: (p, first, count) => (appenders[p] as BatchAppender).send(events(first, count)),
+        });
+        rows.push({ system: system.name, variant, producers: opts.producers, batch: opts.batch, ...r });
+        log(`  ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms${r.timed_out ? ' (stopped by the deadline)' : ''}`);
+      } finally {
+        for (const a of appenders) await a.close().catch(() => undefined);
+        await running.stop();
+      }
+    });
+  }
+  return rows;
+}
+
+export async function runW2(
+  systems: System[],
+  opts: { producerCounts: number[]; totalFor: (producers: number) => number; deadlineMs: number },
+  log: (msg: string) => void,
+): Promise<W2Row[]> {
+  const rows: W2Row[] = [];
+  for (const system of systems) {
+    for (const producers of opts.producerCounts) await guarded('W2', `${system.name} (${producers} producers)`, log, async () => {
+      const total = opts.totalFor(producers);
+      log(`W2 ${system.name}: ${producers} single-event producers, ${total} events`);
+      const running = await system.start();
+      try {
+        const emitter = await running.singleEmitter(producers);
+        try {
+          const r = await closedLoop({ producers, total, batch: 1, deadlineMs: opts.deadlineMs, send: (_, first) => emitter.emit(w1Event(first)) });
+          rows.push({ system: system.name, producers, ...r });
+          log(`  ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms${r.timed_out ? ' (stopped by the deadline)' : ''}`);
+        } finally {
+          await emitter.close().catch(() => undefined);
+        }
+      } finally {
+        await running.stop();
+      }
+    });
+  }
+  return rows;
+}

@@ -1,0 +1,109 @@
+/**
+ * AppendStream, the high-volume append path: many requests in flight on one stream, each
+ * answered with its `request_id` as soon as it is durable (answers may come out of order).
+ * A refused request gets an Error response and the stream stays open.
+ *
+ * Bounded: once `maxInFlightPerStream` requests are being appended (or their answers are
+ * not yet taken by the client), the server stops reading the stream; HTTP/2 flow control
+ * then holds the client back. A request that does not decode cannot be answered (its
+ * request_id is unknown): the stream ends with INVALID_ARGUMENT after the answers in flight.
+ * On shutdown the stream stops reading, answers what it has read, and ends with
+ * UNAVAILABLE (error-code STORE_CLOSED); the client resends the rest to the next daemon.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { GrpcStatus, SpineError } from '../../errors';
+import { abandonedStatus, checkDecoded, deadlineError, deadlinePassed, recordCall, type Malformed, type ServiceContext } from './calls';
+import type { AppendStreamRequestMsg, AppendStreamResponseMsg } from './messages';
+import { asSpineError, errorMsg, serviceError } from './status';
+import { appendEvents } from './unary';
+
+const METHOD = 'AppendStream';
+
+export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreamingCall<AppendStreamRequestMsg | Malformed, AppendStreamResponseMsg> {
+  const max = ctx.settings.maxInFlightPerStream;
+  return (call) => {
+    if (deadlinePassed(call)) {
+      const err = deadlineError();
+      recordCall(ctx, METHOD, serviceError(err).code, err);
+      call.emit('error', serviceError(err));
+      return;
+    }
+    let inFlight = 0;
+    let halfClosed = false;
+    let finished = false;
+    /** Why the stream ends early (a request that did not decode, or a shutdown). */
+    let endWith: SpineError | undefined;
+
+    const finish = (): void => {
+      if (finished || inFlight > 0 || (!halfClosed && endWith === undefined)) return;
+      finished = true;
+      untrack();
+      if (call.cancelled) return;
+      if (endWith !== undefined) {
+        recordCall(ctx, METHOD, serviceError(endWith).code, endWith);
+        call.emit('error', serviceError(endWith));
+      } else {
+        recordCall(ctx, METHOD, GrpcStatus.OK);
+        call.end();
+      }
+    };
+
+    const stopReading = (why: SpineError): void => {
+      endWith ??= why;
+      call.pause();
+      finish();
+    };
+
+    const untrack = ctx.calls.trackStream(() =>
+      stopReading(new SpineError('STORE_CLOSED', 'the server is shutting down; requests without an answer were not appended: send them again once it is back')),
+    );
+
+    const answered = (): void => {
+      inFlight -= 1;
+      if (endWith === undefined && inFlight < max && call.isPaused()) call.resume();
+      finish();
+    };
+
+    call.on('data', (raw: AppendStreamRequestMsg | Malformed) => {
+      if (endWith !== undefined || finished) return;
+      let request: AppendStreamRequestMsg;
+      try {
+        request = checkDecoded(raw);
+      } catch (err) {
+        stopReading(asSpineError(err, ctx.logger, METHOD));
+        return;
+      }
+      const requestId = request.request_id ?? 0;
+      inFlight += 1;
+      if (inFlight >= max) call.pause();
+      appendEvents(ctx, request.events).then(
+        (ok) => respond({ request_id: requestId, ok }),
+        (err: unknown) => {
+          const e = asSpineError(err, ctx.logger, METHOD);
+          ctx.metrics.failed(e.code);
+          respond({ request_id: requestId, error: errorMsg(e) });
+        },
+      );
+    });
+
+    const respond = (message: AppendStreamResponseMsg): void => {
+      if (call.cancelled) return answered();
+      // Counted in flight until grpc-js has handed the answer to HTTP/2 (a client that
+      // does not read its answers is held back too).
+      call.write(message, answered);
+    };
+
+    call.on('end', () => {
+      halfClosed = true;
+      finish();
+    });
+
+    call.once('cancelled', () => {
+      if (!finished) {
+        finished = true;
+        untrack();
+        recordCall(ctx, METHOD, abandonedStatus(call));
+      }
+    });
+  };
+}

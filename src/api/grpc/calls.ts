@@ -1,0 +1,222 @@
+/**
+ * What every call goes through: requests that failed to decode, deadlines, the mapping of
+ * errors to statuses, metrics by method and status, and the registry of long-lived
+ * streams that a shutdown ends.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { GrpcStatus, SpineError } from '../../errors';
+import type { EnvelopeOptions } from '../../event';
+import type { Logger, SpineMetrics } from '../../observability';
+import type { Store } from '../../store';
+import { asSpineError, serviceError, statusName } from './status';
+
+/** The settings the service reads (a slice of the daemon's Config). */
+export interface ServiceSettings {
+  envelope: EnvelopeOptions;
+  maxMessageBytes: number;
+  maxInFlightPerStream: number;
+  queueLimit: number;
+  heartbeatMs: number;
+}
+
+export interface ServiceContext {
+  store: Store;
+  settings: ServiceSettings;
+  logger: Logger;
+  metrics: SpineMetrics;
+  calls: OpenCalls;
+}
+
+// ---- requests that did not decode --------------------------------------------------------
+
+const MALFORMED = Symbol('malformed request');
+
+/** What a request deserializer returns instead of throwing (grpc-js would answer INTERNAL). */
+export interface Malformed {
+  readonly [MALFORMED]: SpineError;
+}
+
+export function malformed(err: SpineError): Malformed {
+  return { [MALFORMED]: err };
+}
+
+/** Throws the SpineError of a request that did not decode or was too large. */
+export function checkDecoded<T>(request: T | Malformed): T {
+  if (typeof request === 'object' && request !== null && MALFORMED in request) throw (request as Malformed)[MALFORMED];
+  return request as T;
+}
+
+/** What every kind of server call has (grpc-js does not export its ServerSurfaceCall). */
+export type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'cancelled'> & NodeJS.EventEmitter;
+
+// ---- deadlines ---------------------------------------------------------------------------
+
+export function deadlineMs(call: SurfaceCall): number {
+  const d = call.getDeadline();
+  return d instanceof Date ? d.getTime() : d;
+}
+
+export function deadlinePassed(call: SurfaceCall): boolean {
+  return deadlineMs(call) <= Date.now();
+}
+
+export function deadlineError(): SpineError {
+  return new SpineError('DEADLINE_EXCEEDED', "the caller's deadline passed before the call started");
+}
+
+// ---- open calls, for a graceful shutdown -------------------------------------------------
+
+/**
+ * Long-lived streams register a `stop` that ends them on shutdown; appends in flight are
+ * counted so that a shutdown can wait for every one of them.
+ */
+export class OpenCalls {
+  closing = false;
+  private readonly stops = new Set<() => void>();
+  private appends = 0;
+  private appendsDone: (() => void)[] = [];
+
+  /** Registers a stream's stop; returns the unregister function (call it when the stream ends). */
+  trackStream(stop: () => void): () => void {
+    if (this.closing) {
+      queueMicrotask(stop);
+      return () => undefined;
+    }
+    this.stops.add(stop);
+    return () => this.stops.delete(stop);
+  }
+
+  /** Counts an append in flight; call the returned function once it is answered. */
+  beginAppend(): () => void {
+    this.appends += 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.appends -= 1;
+      if (this.appends === 0) for (const resolve of this.appendsDone.splice(0)) resolve();
+    };
+  }
+
+  get appendsInFlight(): number {
+    return this.appends;
+  }
+
+  /** Ends every registered stream (each finishes its in-flight work first). */
+  stopStreams(): void {
+    this.closing = true;
+    for (const stop of [...this.stops]) stop();
+    this.stops.clear();
+  }
+
+  /** Resolves once no append is in flight. */
+  appendsSettled(): Promise<void> {
+    if (this.appends === 0) return Promise.resolve();
+    return new Promise((resolve) => this.appendsDone.push(resolve));
+  }
+}
+
+// ---- wrappers ----------------------------------------------------------------------------
+
+/** Records a finished call in the metrics (and its error code, if any). */
+export function recordCall(ctx: ServiceContext, method: string, code: number, err?: SpineError, startedMs?: number): void {
+  ctx.metrics.grpcCalls.inc({ method, status: statusName(code) });
+  if (startedMs !== undefined) ctx.metrics.grpcSeconds.observe((performance.now() - startedMs) / 1000, { method });
+  if (err !== undefined) ctx.metrics.failed(err.code);
+}
+
+/** The status a call the client or grpc-js ended (cancel, deadline) is counted under. */
+export function abandonedStatus(call: SurfaceCall): number {
+  return deadlinePassed(call) ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.CANCELLED;
+}
+
+/** A unary handler from an async function: deadline checked first, errors mapped. */
+export function unary<Req, Res>(
+  ctx: ServiceContext,
+  method: string,
+  fn: (request: Req, call: grpc.ServerUnaryCall<Req | Malformed, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req | Malformed, Res> {
+  return (call, callback) => {
+    const started = performance.now();
+    const fail = (err: SpineError): void => {
+      recordCall(ctx, method, serviceError(err).code, err, started);
+      callback(serviceError(err));
+    };
+    if (deadlinePassed(call)) return fail(deadlineError());
+    let request: Req;
+    try {
+      request = checkDecoded(call.request);
+    } catch (err) {
+      return fail(asSpineError(err, ctx.logger, method));
+    }
+    fn(request, call).then(
+      (response) => {
+        if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call), undefined, started);
+        recordCall(ctx, method, GrpcStatus.OK, undefined, started);
+        callback(null, response);
+      },
+      (err: unknown) => fail(asSpineError(err, ctx.logger, method)),
+    );
+  };
+}
+
+/**
+ * A server-streaming handler from an async function that writes messages and resolves
+ * when done: the call then ends with OK, or with the status of the error it threw.
+ */
+export function serverStream<Req, Res>(
+  ctx: ServiceContext,
+  method: string,
+  fn: (request: Req, call: grpc.ServerWritableStream<Req | Malformed, Res>) => Promise<void>,
+): grpc.handleServerStreamingCall<Req | Malformed, Res> {
+  return (call) => {
+    const fail = (err: SpineError): void => {
+      recordCall(ctx, method, serviceError(err).code, err);
+      call.emit('error', serviceError(err));
+    };
+    if (deadlinePassed(call)) return fail(deadlineError());
+    let request: Req;
+    try {
+      request = checkDecoded(call.request);
+    } catch (err) {
+      return fail(asSpineError(err, ctx.logger, method));
+    }
+    fn(request, call).then(
+      () => {
+        if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call));
+        recordCall(ctx, method, GrpcStatus.OK);
+        call.end();
+      },
+      (err: unknown) => {
+        if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call));
+        fail(asSpineError(err, ctx.logger, method));
+      },
+    );
+  };
+}
+
+/**
+ * Writes one message, honouring backpressure: when grpc-js's buffer is full, waits for
+ * 'drain' (or for the call to end). Resolves false when the call has ended.
+ */
+export async function writeMessage<Res>(call: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>, message: Res): Promise<boolean> {
+  if (call.cancelled) return false;
+  if (call.write(message)) return true;
+  return waitForDrain(call);
+}
+
+export function waitForDrain(call: SurfaceCall): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => () => {
+      call.off('drain', onDrain);
+      call.off('cancelled', onEnd);
+      call.off('close', onEnd);
+      resolve(ok);
+    };
+    const onDrain = done(true);
+    const onEnd = done(false);
+    call.once('drain', onDrain);
+    call.once('cancelled', onEnd);
+    call.once('close', onEnd);
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Between wire messages and the store: events in (payload JSON text parsed, every event
+ * validated with errors naming `events[i].field`), stored events and results out, filters.
+ */
+import { SpineError } from '../../errors';
+import { validateEvent, type EnvelopeOptions, type StoredEvent, type ValidEvent } from '../../event';
+import type { QueryFilter } from '../../store';
+import type { EventInputMsg, EventMsg, FilterMsg } from './messages';
+
+const INPUT_FIELDS = [
+  'id',
+  'event_type',
+  'domain',
+  'entity_type',
+  'action',
+  'entity_id',
+  'entity_name',
+  'actor_id',
+  'actor_type',
+  'organization_id',
+  'environment',
+  'severity',
+] as const;
+
+/**
+ * Validates the events of an append request, in order; the first problem refuses the whole
+ * request. `payload` is JSON text on the wire: text that is not JSON is INVALID_PAYLOAD,
+ * reported after the event's other fields (the order the validator checks them in).
+ */
+export function validateEvents(events: readonly EventInputMsg[] | undefined, options: EnvelopeOptions): ValidEvent[] {
+  const n = events?.length ?? 0;
+  if (events === undefined || n === 0) throw new SpineError('EMPTY_BATCH', 'events holds no event; a batch needs at least one', { field: 'events' });
+  if (n > options.maxBatchEvents) {
+    throw new SpineError('BATCH_TOO_LARGE', `events holds ${n} events, over the limit of ${options.maxBatchEvents} events per batch`, { field: 'events' });
+  }
+  const out: ValidEvent[] = new Array<ValidEvent>(n);
+  for (let i = 0; i < n; i++) out[i] = validateOne(events[i] as EventInputMsg, options, `events[${i}].`);
+  return out;
+}
+
+function validateOne(msg: EventInputMsg, options: EnvelopeOptions, prefix: string): ValidEvent {
+  const input: Record<string, unknown> = {};
+  for (const key of INPUT_FIELDS) {
+    const v = msg[key];
+    if (v !== undefined) input[key] = v;
+  }
+  const text = msg.payload;
+  if (text === undefined) return validateEvent(input, options, prefix);
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (err) {
+    validateEvent(input, options, prefix); // the event's other problems first
+    const field = `${prefix}payload`;
+    throw new SpineError('INVALID_PAYLOAD', `${field} is not JSON text (${(err as Error).message}); it must be a JSON object such as {"k":1}`, { field });
+  }
+  if (payload === null) {
+    validateEvent(input, options, prefix);
+    const field = `${prefix}payload`;
+    throw new SpineError('INVALID_PAYLOAD', `${field} must be a JSON object, not null (leave it out for {})`, { field });
+  }
+  input.payload = payload;
+  return validateEvent(input, options, prefix);
+}
+
+/** A stored event as the Event message (payload: its canonical JSON text, verbatim). */
+export function toEventMsg(ev: StoredEvent): EventMsg {
+  const msg: EventMsg = {
+    seq: ev.seq,
+    id: ev.id,
+    event_type: ev.event_type,
+    domain: ev.domain,
+    entity_type: ev.entity_type,
+    action: ev.action,
+    entity_id: ev.entity_id,
+    actor_id: ev.actor_id,
+    actor_type: ev.actor_type,
+    organization_id: ev.organization_id,
+    environment: ev.environment,
+    timestamp: ev.timestamp,
+    severity: ev.severity,
+    payload: ev.payloadJson,
+    payload_hash: ev.payload_hash,
+    previous_hash: ev.previous_hash,
+    event_hash: ev.event_hash,
+  };
+  if (ev.entity_name !== undefined) msg.entity_name = ev.entity_name;
+  return msg;
+}
+
+const FILTER_FIELDS = [
+  'entity_type',
+  'entity_id',
+  'event_type',
+  'domain',
+  'organization_id',
+  'actor_id',
+  'severity',
+  'environment',
+  'since',
+  'until',
+  'from_seq',
+  'to_seq',
+] as const;
+
+/** The Filter message as a store filter (the store checks it and names a bad field). */
+export function toQueryFilter(f: FilterMsg | undefined): QueryFilter {
+  const out: Record<string, unknown> = {};
+  if (f === undefined) return out;
+  for (const key of FILTER_FIELDS) {
+    const v = f[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return out as QueryFilter;
+}

@@ -1,0 +1,158 @@
+/**
+ * The server-streaming reads: Read (a range, without paging) and Subscribe (catch up,
+ * then live). Both honour backpressure: when grpc-js's write buffer is full they stop
+ * pulling events until 'drain'. A slow subscriber is never dropped: the store's live queue
+ * for it overflows, it gets `fell_behind` and is served from the log until `caught_up`.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { SpineError } from '../../errors';
+import type { SubscriptionItem } from '../../store';
+import { deadlineMs, serverStream, waitForDrain, type Malformed, type ServiceContext } from './calls';
+import { toEventMsg, toQueryFilter } from './convert';
+import type { EventMsg, ReadRequestMsg, SubscribeRequestMsg, SubscribeResponseMsg } from './messages';
+
+export function streamHandlers(ctx: ServiceContext) {
+  const { store } = ctx;
+  return {
+    Read: serverStream<ReadRequestMsg, EventMsg>(ctx, 'Read', async (req, call) => {
+      const deadline = deadlineMs(call);
+      const events = store.read(toQueryFilter(req.filter));
+      for await (const ev of events) {
+        // grpc-js has already answered a cancelled call or a passed deadline: stop reading.
+        if (call.cancelled || Date.now() >= deadline) return;
+        if (!call.write(toEventMsg(ev)) && !(await waitForDrain(call))) return;
+      }
+    }),
+
+    Subscribe: serverStream<SubscribeRequestMsg, SubscribeResponseMsg>(ctx, 'Subscribe', (req, call) => subscribe(ctx, req, call)),
+  };
+}
+
+type Wake = 'stop' | 'heartbeat' | 'drained' | 'closed';
+
+/**
+ * What a subscription waits on besides its events: a stop (client cancel, deadline,
+ * shutdown), the heartbeat timer, 'drain'. Each wait is a fresh promise, so that nothing
+ * accumulates on a long-lived one over millions of events.
+ */
+class Waker {
+  stopped = false;
+  private wake: ((w: Wake) => void) | undefined;
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.('stop');
+  }
+
+  /** Resolves 'stop', or 'heartbeat' after `ms`. */
+  sleep(ms: number): { promise: Promise<Wake>; cancel: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    const promise = new Promise<Wake>((resolve) => {
+      this.wake = resolve;
+      if (this.stopped) resolve('stop');
+      else timer = setTimeout(() => resolve('heartbeat'), ms);
+    });
+    return {
+      promise,
+      cancel: () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+      },
+    };
+  }
+
+  /** Resolves 'drained' on the call's 'drain', 'closed' when it ends, 'stop' on a stop. */
+  drain(call: NodeJS.EventEmitter): Promise<Wake> {
+    return new Promise<Wake>((resolve) => {
+      const done = (w: Wake) => (): void => {
+        call.off('drain', onDrain);
+        call.off('cancelled', onClosed);
+        call.off('close', onClosed);
+        this.wake = undefined;
+        resolve(w);
+      };
+      const onDrain = done('drained');
+      const onClosed = done('closed');
+      call.once('drain', onDrain);
+      call.once('cancelled', onClosed);
+      call.once('close', onClosed);
+      this.wake = (w) => done(w)();
+      if (this.stopped) done('stop')();
+    });
+  }
+}
+
+async function subscribe(ctx: ServiceContext, req: SubscribeRequestMsg, call: grpc.ServerWritableStream<SubscribeRequestMsg | Malformed, SubscribeResponseMsg>): Promise<void> {
+  const { store, settings } = ctx;
+  const iterator = store.subscribe(toQueryFilter(req.filter), {
+    ...(req.from_seq === undefined ? {} : { from_seq: req.from_seq }),
+    queueLimit: settings.queueLimit,
+  });
+
+  const waker = new Waker();
+  let shuttingDown = false;
+  const untrack = ctx.calls.trackStream(() => {
+    shuttingDown = true;
+    waker.stop();
+  });
+  const onCancel = (): void => waker.stop();
+  call.once('cancelled', onCancel);
+
+  ctx.metrics.subscribers.inc();
+  // Every matching event with seq ≤ `delivered` has been written: a safe resume point.
+  let delivered = (req.from_seq ?? store.head().seq + 1) - 1;
+  let live = false;
+  let pending: Promise<IteratorResult<SubscriptionItem>> | undefined;
+  /** Writes, waiting for 'drain' when grpc-js's buffer is full; false when the stream must stop. */
+  const write = async (message: SubscribeResponseMsg): Promise<boolean> => {
+    if (call.cancelled || waker.stopped) return false;
+    if (call.write(message)) return true;
+    return (await waker.drain(call)) === 'drained' && !call.cancelled;
+  };
+  try {
+    for (;;) {
+      if (waker.stopped || call.cancelled) break;
+      pending ??= iterator.next();
+      const sleep = waker.sleep(settings.heartbeatMs);
+      const woke = await Promise.race([pending, sleep.promise]);
+      sleep.cancel();
+      if (woke === 'stop' || waker.stopped || call.cancelled) break;
+      if (woke === 'heartbeat') {
+        // Idle and live: every acknowledged event has been through our filter.
+        const seq = live ? Math.max(delivered, store.head().seq) : delivered;
+        if (!(await write({ heartbeat: { seq } }))) break;
+        continue;
+      }
+      if (typeof woke === 'string') continue;
+      pending = undefined;
+      if (woke.done === true) {
+        shuttingDown = true; // the store closed under us
+        break;
+      }
+      const item = woke.value;
+      let message: SubscribeResponseMsg;
+      if (item.type === 'event') {
+        message = { event: toEventMsg(item.event) };
+        delivered = item.event.seq;
+      } else if (item.type === 'caught_up') {
+        message = { caught_up: { seq: item.seq } };
+        delivered = Math.max(delivered, item.seq);
+        live = true;
+      } else {
+        message = { fell_behind: { seq: item.seq } };
+        live = false;
+      }
+      if (!(await write(message))) break;
+    }
+  } finally {
+    untrack();
+    call.off('cancelled', onCancel);
+    ctx.metrics.subscribers.dec();
+    // An iterator waiting for live events finishes its return() once it wakes (the next
+    // matching event, or the store closing); never wait for that here.
+    void iterator.return(undefined).catch(() => undefined);
+  }
+  if (shuttingDown && !call.cancelled) {
+    throw new SpineError('STORE_CLOSED', `the server is shutting down; subscribe again from seq ${delivered + 1} once it is back`);
+  }
+}

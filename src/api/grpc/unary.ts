@@ -1,0 +1,108 @@
+/** The unary RPCs of eventspine.v1.EventSpine, each a thin mapping onto the store. */
+import { SpineError } from '../../errors';
+import { parseUuid } from '../../event';
+import type { AppendResult } from '../../store';
+import { unary, type ServiceContext } from './calls';
+import { toEventMsg, toQueryFilter, validateEvents } from './convert';
+import type {
+  AggregateRequestMsg,
+  AggregateResponseMsg,
+  AppendRequestMsg,
+  AppendResponseMsg,
+  AppendResultMsg,
+  EventInputMsg,
+  EventMsg,
+  GetRequestMsg,
+  HeadResponseMsg,
+  QueryRequestMsg,
+  QueryResponseMsg,
+  VerifyRequestMsg,
+  VerifyResponseMsg,
+} from './messages';
+
+export function toResultMsgs(results: readonly AppendResult[]): AppendResultMsg[] {
+  return results.map((r) => ({ seq: r.seq, id: r.id, timestamp: r.timestamp, event_hash: r.event_hash, deduplicated: r.deduplicated }));
+}
+
+/** Validates and appends one request's events, counting it in flight and in the metrics. */
+export async function appendEvents(ctx: ServiceContext, events: readonly EventInputMsg[] | undefined): Promise<AppendResponseMsg> {
+  const started = performance.now();
+  const valid = validateEvents(events, ctx.settings.envelope);
+  const done = ctx.calls.beginAppend();
+  try {
+    const results = await ctx.store.appendValid(valid);
+    ctx.metrics.appendAcknowledged(valid.length, (performance.now() - started) / 1000);
+    return { results: toResultMsgs(results) };
+  } finally {
+    done();
+  }
+}
+
+function orderOf(order: QueryRequestMsg['order']): 'asc' | 'desc' {
+  if (order === undefined || order === 'ORDER_ASC' || order === 0) return 'asc';
+  if (order === 'ORDER_DESC' || order === 1) return 'desc';
+  throw new SpineError('INVALID_QUERY', `order: must be ORDER_ASC or ORDER_DESC, not ${String(order)}`, { field: 'order' });
+}
+
+export function unaryHandlers(ctx: ServiceContext) {
+  const { store } = ctx;
+  return {
+    Append: unary<AppendRequestMsg, AppendResponseMsg>(ctx, 'Append', (req) => appendEvents(ctx, req.events)),
+
+    Get: unary<GetRequestMsg, EventMsg>(ctx, 'Get', async (req) => {
+      let found;
+      if (req.key === 'seq' || (req.key === undefined && req.seq !== undefined)) {
+        const seq = req.seq ?? 0;
+        if (!Number.isSafeInteger(seq) || seq < 1) throw new SpineError('INVALID_QUERY', 'seq: must be an integer ≥ 1', { field: 'seq' });
+        found = await store.getBySeq(seq);
+        if (found === undefined) throw new SpineError('NOT_FOUND', `seq: no event with seq ${seq} (the head is ${store.head().seq})`, { field: 'seq' });
+      } else {
+        if (req.id === undefined || req.id === '') throw new SpineError('MISSING_FIELD', 'id or seq is required', { field: 'id' });
+        const id = parseUuid(req.id);
+        if (id === undefined) throw new SpineError('INVALID_ID', `id must be a UUID (8-4-4-4-12 hexadecimal digits), not ${JSON.stringify(req.id)}`, { field: 'id' });
+        found = await store.get(id);
+        if (found === undefined) throw new SpineError('NOT_FOUND', `id: no event with id ${id}`, { field: 'id' });
+      }
+      return toEventMsg(found);
+    }),
+
+    Query: unary<QueryRequestMsg, QueryResponseMsg>(ctx, 'Query', async (req) => {
+      const page = await store.query(toQueryFilter(req.filter), {
+        order: orderOf(req.order),
+        ...(req.limit === undefined ? {} : { limit: req.limit }),
+        ...(req.cursor === undefined ? {} : { cursor: req.cursor }),
+      });
+      const response: QueryResponseMsg = { items: page.items.map(toEventMsg) };
+      if (page.next_cursor !== undefined) response.next_cursor = page.next_cursor;
+      return response;
+    }),
+
+    Aggregate: unary<AggregateRequestMsg, AggregateResponseMsg>(ctx, 'Aggregate', async (req) => {
+      const result = await store.aggregate(toQueryFilter(req.filter), req.group_by ?? '');
+      return { group_by: result.group_by, total: result.total, groups: result.groups };
+    }),
+
+    Verify: unary<VerifyRequestMsg, VerifyResponseMsg>(ctx, 'Verify', async (req) => {
+      for (const field of ['from_seq', 'to_seq'] as const) {
+        const v = req[field];
+        if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new SpineError('INVALID_QUERY', `${field}: must be an integer ≥ 1`, { field });
+      }
+      const result = await store.verify({
+        ...(req.from_seq === undefined ? {} : { from_seq: req.from_seq }),
+        ...(req.to_seq === undefined ? {} : { to_seq: req.to_seq }),
+        checkIndex: req.check_index === true,
+      });
+      const response: VerifyResponseMsg = { ok: result.ok, from_seq: result.from_seq, to_seq: result.to_seq, checked: result.checked };
+      if (result.first_bad_seq !== undefined) response.first_bad_seq = result.first_bad_seq;
+      if (result.reason !== undefined) response.reason = result.reason;
+      return response;
+    }),
+
+    Head: unary<Record<string, never>, HeadResponseMsg>(ctx, 'Head', async () => {
+      const head = store.head();
+      const response: HeadResponseMsg = { seq: head.seq, event_hash: head.event_hash };
+      if (head.timestamp !== undefined) response.timestamp = head.timestamp;
+      return response;
+    }),
+  };
+}

@@ -1,0 +1,40 @@
+/** Deterministic test data: a seeded PRNG and store-option shorthands. */
+import { Store, type StoreOptions } from '../../src/store';
+import { storeDefaults } from './store';
+
+/** mulberry32: small, fast and seeded, so a failing case can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function pick<T>(rand: () => number, values: readonly T[]): T {
+  return values[Math.floor(rand() * values.length)] as T;
+}
+
+export function randomBytes(rand: () => number, n: number): Buffer {
+  const buf = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) buf[i] = Math.floor(rand() * 256);
+  return buf;
+}
+
+/** A UUID derived from a counter, so another process can recompute it. */
+export function counterId(k: number): string {
+  return `00000000-0000-4000-8000-${k.toString(16).padStart(12, '0')}`;
+}
+
+export function storeOptions(dataDir: string, more: Partial<StoreOptions> = {}): StoreOptions {
+  return { ...storeDefaults, ...more, dataDir };
+}
+
+export function openAt(dataDir: string, more: Partial<StoreOptions> = {}): Promise<Store> {
+  return Store.open(storeOptions(dataDir, more));
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
