@@ -10,10 +10,11 @@
  *    rate achieved and lost to fan-out, the appends' latency, and the delivery lag
  *    (receive time − the event's server timestamp) p50/p99 over every delivery.
  *
- *   node dist/bench/http.js [--quick] [--out FILE] [--profile DIR]
+ *   node dist/bench/http.js [--quick] [--out FILE] [--profile DIR] [--subscribers N] [--fanout-only]
  */
 import { Agent, request } from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { corpusEvent } from './corpus';
@@ -23,6 +24,8 @@ import type { SseFanoutResult } from './lib/sse-subscribers';
 import { conditions, percentile, round } from './stats';
 
 const quick = process.argv.includes('--quick');
+/** --fanout-only: skip the POST throughput part. */
+const fanoutOnly = process.argv.includes('--fanout-only');
 const outIndex = process.argv.indexOf('--out');
 const out = outIndex >= 0 ? process.argv[outIndex + 1] : join(__dirname, '..', '..', 'bench', 'results', `http-${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`);
 
@@ -33,8 +36,20 @@ const profileDir = profileIndex >= 0 ? process.argv[profileIndex + 1] : undefine
 const EVENTS_PER_BODY = 100;
 const FANOUT_RATE = 5_000;
 const FANOUT_BATCH = 50;
-const FANOUT_SUBSCRIBERS = 100;
+const subscribersIndex = process.argv.indexOf('--subscribers');
+const FANOUT_SUBSCRIBERS = subscribersIndex >= 0 ? Number(process.argv[subscribersIndex + 1]) : 100;
 const FANOUT_SECONDS = quick ? 4 : 10;
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc; NaN elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
 
 /** One POST on a keep-alive agent; resolves with the status once the response is read. */
 function post(agent: Agent, address: string, body: Buffer): Promise<number> {
@@ -96,6 +111,10 @@ async function postThroughput(d: Daemon, clients: number, requests: number): Pro
 
 interface PacedResult {
   target_events_per_s: number;
+  /** The machine's 1-minute load average when the phase ended (other work on the machine). */
+  load_average: number;
+  /** CPU seconds the daemon used during the phase (appends, and fan-out until drained). */
+  daemon_cpu_s: number;
   seconds: number;
   events: number;
   events_per_s: number;
@@ -130,6 +149,8 @@ async function pacedAppends(d: Daemon, seconds: number): Promise<PacedResult> {
   latencies.sort((a, b) => a - b);
   return {
     target_events_per_s: FANOUT_RATE,
+    load_average: round(loadavg()[0] ?? NaN, 1),
+    daemon_cpu_s: NaN,
     seconds: round(elapsed),
     events: total * FANOUT_BATCH,
     events_per_s: Math.round((total * FANOUT_BATCH) / elapsed),
@@ -138,29 +159,49 @@ async function pacedAppends(d: Daemon, seconds: number): Promise<PacedResult> {
   };
 }
 
-async function fanout(d: Daemon): Promise<{ alone: PacedResult; with_subscribers: PacedResult; delivery: SseFanoutResult; rate_lost_pct: number }> {
+interface FanoutReport {
+  alone: PacedResult;
+  with_subscribers: PacedResult;
+  delivery: SseFanoutResult;
+  rate_lost_pct: number;
+  /** Daemon CPU per event delivered to one subscriber, beyond the appends' own cost. */
+  daemon_cpu_us_per_delivery: number;
+}
+
+async function fanout(d: Daemon): Promise<FanoutReport> {
+  let cpu0 = cpuSeconds(d.proc.pid);
   const alone = await pacedAppends(d, FANOUT_SECONDS);
+  alone.daemon_cpu_s = round(cpuSeconds(d.proc.pid) - cpu0);
   const child = spawnTracked(process.execPath, [join(__dirname, 'lib', 'sse-subscribers.js'), JSON.stringify({ target: d.http, count: FANOUT_SUBSCRIBERS })], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
   const ready = await lines.next();
   if (ready.done === true || !String(ready.value).includes('ready')) throw new Error('the SSE subscribers did not get ready');
+  cpu0 = cpuSeconds(d.proc.pid);
   const withSubscribers = await pacedAppends(d, FANOUT_SECONDS);
   child.stdin?.write(JSON.stringify({ expected: withSubscribers.events, deadlineMs: 60_000 }) + '\n');
   const result = await lines.next();
+  withSubscribers.daemon_cpu_s = round(cpuSeconds(d.proc.pid) - cpu0);
   await stopChild(child, 'SIGTERM', 5_000);
   const delivery = JSON.parse(String(result.value)) as SseFanoutResult;
-  return { alone, with_subscribers: withSubscribers, delivery, rate_lost_pct: round(100 * (1 - withSubscribers.events_per_s / alone.events_per_s), 1) };
+  const extraCpu = withSubscribers.daemon_cpu_s - (alone.daemon_cpu_s * withSubscribers.events) / alone.events;
+  return {
+    alone,
+    with_subscribers: withSubscribers,
+    delivery,
+    rate_lost_pct: round(100 * (1 - withSubscribers.events_per_s / alone.events_per_s), 1),
+    daemon_cpu_us_per_delivery: round((1e6 * extraCpu) / Math.max(1, delivery.delivered), 2),
+  };
 }
 
 async function main(): Promise<void> {
-  const cond = conditions({ durability: 'fsync', events_per_body: EVENTS_PER_BODY, body_bytes: bodyOf(0, EVENTS_PER_BODY).length, quick });
+  const cond = conditions({ durability: 'fsync', events_per_body: EVENTS_PER_BODY, body_bytes: bodyOf(0, EVENTS_PER_BODY).length, quick, load_average_at_start: loadavg().map((l) => round(l, 1)) });
   console.log(`# HTTP adapter bench\n${JSON.stringify(cond)}`);
 
   const dir = tempDir('http');
   const d = await startDaemon(dir);
   const throughput: ThroughputRow[] = [];
   try {
-    for (const clients of [1, 4, 16]) {
+    for (const clients of fanoutOnly ? [] : [1, 4, 16]) {
       const row = await postThroughput(d, clients, quick ? 100 : 500);
       throughput.push(row);
       console.log(`POST /api/events, ${EVENTS_PER_BODY}-event bodies, ${clients} client(s): ${row.events_per_s} events/s (${row.requests_per_s} req/s), p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms`);
@@ -172,7 +213,7 @@ async function main(): Promise<void> {
 
   const dir2 = tempDir('http-fanout');
   const d2 = await startDaemon(dir2, profileDir === undefined ? {} : { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profileDir] });
-  let fan: Awaited<ReturnType<typeof fanout>>;
+  let fan: FanoutReport;
   try {
     fan = await fanout(d2);
   } finally {
@@ -180,8 +221,10 @@ async function main(): Promise<void> {
     removeTempDir(dir2);
   }
   console.log(`SSE fan-out, ${FANOUT_RATE} events/s target for ${FANOUT_SECONDS} s:`);
-  console.log(`  no subscriber:     ${fan.alone.events_per_s} events/s appended, append p50 ${fan.alone.append_p50_ms} ms, p99 ${fan.alone.append_p99_ms} ms`);
-  console.log(`  ${FANOUT_SUBSCRIBERS} subscribers:   ${fan.with_subscribers.events_per_s} events/s appended, append p50 ${fan.with_subscribers.append_p50_ms} ms, p99 ${fan.with_subscribers.append_p99_ms} ms`);
+  const phase = (r: PacedResult): string => `${r.events_per_s} events/s appended, append p50 ${r.append_p50_ms} ms, p99 ${r.append_p99_ms} ms, daemon CPU ${r.daemon_cpu_s} s, load average ${r.load_average}`;
+  console.log(`  no subscriber:     ${phase(fan.alone)}`);
+  console.log(`  ${FANOUT_SUBSCRIBERS} subscribers:   ${phase(fan.with_subscribers)}`);
+  console.log(`  daemon CPU per delivery (one event to one subscriber): ${fan.daemon_cpu_us_per_delivery} µs`);
   console.log(`  append rate lost to fan-out: ${fan.rate_lost_pct}% (target < 10%)`);
   console.log(
     `  delivery: ${fan.delivery.delivered} of ${fan.delivery.expected * fan.delivery.subscribers} (${fan.delivery.complete_subscribers}/${fan.delivery.subscribers} subscribers complete), lag p50 ${fan.delivery.lag_p50_ms} ms, p99 ${fan.delivery.lag_p99_ms} ms, max ${fan.delivery.lag_max_ms} ms, fell_behind ${fan.delivery.fell_behind}, drained ${fan.delivery.drain_ms} ms after the last append`,

@@ -134,8 +134,7 @@ async function verify(loaded: LoadedConfig): Promise<number> {
     throw err;
   }
   try {
-    const { verifyWithProgress } = await import('./ops/jobs/verify');
-    const { ProgressReporter } = await import('./ops/progress-reporter');
+    const { ProgressReporter, verifyWithProgress } = await import('./ops');
     const progress = new ProgressReporter('verify', 'events');
     const result = await verifyWithProgress(store, (done, total) => progress.update(done, total), { checkIndex: true });
     progress.finish();
@@ -175,7 +174,7 @@ async function exportEvents(loaded: LoadedConfig): Promise<number> {
     broken = true; // e.g. `| head`: the reader went away
   };
   process.stdout.on('error', onError);
-  const { ProgressReporter } = await import('./ops/progress-reporter');
+  const { ProgressReporter } = await import('./ops');
   const progress = new ProgressReporter('export', 'events');
   const total = store.head().seq;
   progress.update(0, total);
@@ -220,7 +219,7 @@ function wantsDaemon(argv: string[]): boolean {
 
 /** verify / export --http URL: the job runs as an operation in the daemon (src/ops/commands.ts). */
 async function remoteJob(kind: 'verify' | 'export', argv: string[]): Promise<number> {
-  const { remoteJobCommand, takeHttpFlag } = await import('./ops/commands');
+  const { remoteJobCommand, takeHttpFlag } = await import('./ops');
   const { address, rest } = takeHttpFlag(argv);
   if (rest.length > 0) throw new SpineError('CONFIG_INVALID', `${kind} --http: ${rest.join(' ')} applies to the offline command only (with --data-dir)`);
   return remoteJobCommand(kind, address as string);
@@ -229,7 +228,7 @@ async function remoteJob(kind: 'verify' | 'export', argv: string[]): Promise<num
 /** reindex --data-dir DIR: drops the index and rebuilds it, with progress (src/ops/commands.ts). */
 async function reindexStore(loaded: LoadedConfig): Promise<number> {
   const { storeOptions } = await loadMain();
-  const { reindexCommand } = await import('./ops/commands');
+  const { reindexCommand } = await import('./ops');
   const logger = new Logger('info', (line) => process.stderr.write(line));
   return reindexCommand({ ...storeOptions(loaded.config), onNotice: (message, details) => logger.warn(message, details) });
 }

@@ -8,7 +8,7 @@
  * off the file so that the log stays exactly what was acknowledged, and the next append
  * simply tries again.
  */
-import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SpineError, wrapIoError } from '../errors';
 import { GENESIS_HASH, type StoredEvent } from '../event/types';
@@ -97,6 +97,8 @@ export class SegmentLog {
   private lastHead: LogHead | undefined;
   private closed = false;
   private broken: SpineError | undefined;
+  /** Free space as last measured, less what was written since (see checkSpace). */
+  private space: { freeBytes: number; reserveBytes: number; atMs: number } | undefined;
 
   private constructor(private readonly options: LogOptions) {
     this.segmentsDir = join(options.dir, 'segments');
@@ -151,6 +153,7 @@ export class SegmentLog {
     const { frames, frameLengths } = encodeFrames(events);
     const first = events[0];
     if (first === undefined) throw new TypeError('append needs at least one event');
+    await this.checkSpace(frames.length + SEGMENT_HEADER_BYTES);
     if (this.writeOffset > SEGMENT_HEADER_BYTES && this.writeOffset + frames.length > this.options.segmentBytes) {
       await this.roll(first.seq);
     }
@@ -229,6 +232,32 @@ export class SegmentLog {
     }
     for (const fh of this.readHandles.values()) await (await fh).close();
     this.readHandles.clear();
+  }
+
+  /**
+   * Refuses (DISK_FULL) a write that would leave less free space than the index needs. The
+   * index is written after the log: if LevelDB ran out of space instead, the append would
+   * hang (durable, never indexed) and the index, unable to reopen, would stop serving
+   * reads. The reserve is a tenth of the filesystem, at most 64 MiB. Measured at most every
+   * 100 ms while space is plentiful, at every append near the reserve (so that appends
+   * resume as soon as space is freed).
+   */
+  private async checkSpace(bytes: number): Promise<void> {
+    let space = this.space;
+    const now = Date.now();
+    if (space === undefined || now - space.atMs > 100 || space.freeBytes - bytes < 2 * space.reserveBytes) {
+      let fs;
+      try {
+        fs = await statfs(this.segmentsDir);
+      } catch (err) {
+        throw wrapIoError(err, `measuring the free space of ${this.segmentsDir}`);
+      }
+      space = this.space = { freeBytes: fs.bavail * fs.bsize, reserveBytes: Math.min(64 * 1024 * 1024, (fs.blocks * fs.bsize) / 10), atMs: now };
+    }
+    if (space.freeBytes - bytes < space.reserveBytes) {
+      throw new SpineError('DISK_FULL', `disk full: ${space.freeBytes} bytes free under ${this.segmentsDir}, ${Math.round(space.reserveBytes)} are kept for the index; appends are refused until space is freed`);
+    }
+    space.freeBytes -= bytes;
   }
 
   // ---- recovery ------------------------------------------------------------------------

@@ -25,3 +25,5 @@ export { ProgressReporter, formatAmount, type ProgressOutput, type ProgressUnit 
 export { ANONYMOUS_ACTOR, OperationService, createOperationService, type OperationServiceSettings } from './service';
 export * from './auto-setup';
 export * from './jobs';
+export { cliActor, processOutput, reindexCommand, remoteJobCommand, takeHttpFlag, type CommandOutput } from './commands';
+export { downloadExport, followRemote, httpBase, startRemoteJob, type RemoteStep } from './remote';

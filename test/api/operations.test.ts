@@ -249,3 +249,18 @@ t.test('operations over HTTP and gRPC', async (t) => {
     t.match((reindex.json.error as { message: string }).message, /stop the daemon/);
   });
 });
+
+t.test('a shutdown mid-operation closes it as failed; the restarted daemon says so', async (t) => {
+  const daemon = await startDaemon(t);
+  const r = await fetch(`http://${daemon.httpAddress}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(manyTables(300)) });
+  const id = r.headers.get('operation-id') ?? '';
+  for await (const m of sseMessages(r)) if (m.event === 'recommend_start') break;
+  t.equal(await daemon.stop('SIGTERM'), 0, 'a clean exit');
+  const again = await startDaemon(t, { dataDir: daemon.dataDir });
+  const op = (await (await fetch(`http://${again.httpAddress}/api/operations/${id}`)).json()) as Record<string, unknown>;
+  t.not(op.status, 'running', 'not left running');
+  t.comment(`the operation ${String(op.status)}${op.error === undefined ? '' : `: ${String(op.error)}`}`);
+  if (op.status === 'failed') t.match(op.error, /^(the daemon shut down before the operation finished|interrupted: the daemon stopped before the operation finished)$/);
+  const steps = await allMessages(await fetch(`http://${again.httpAddress}/api/operations/${id}/events`));
+  t.equal(steps.at(-1)?.event, op.status === 'failed' ? 'error' : 'done', 'the stream ends with the terminal step');
+});

@@ -72,7 +72,7 @@ async function checkStore(t: Test, spine: EventSpineClient, acked: Map<string, n
   return events;
 }
 
-t.test('SIGTERM under load: every acknowledged emit is stored; the rest land after a restart', async (t) => {
+t.test('SIGTERM under load: every acknowledged emit is stored; the rest land after a restart', { timeout: 90_000 }, async (t) => {
   const first = await startDaemon(t);
   const spine = openClient(t, first.grpcAddress);
   const load = produce(spine, 16, 'term');
@@ -119,7 +119,7 @@ function subscriber(spine: EventSpineClient) {
 
 for (const samePort of [true, false]) {
   const how = samePort ? 'on the same port' : 'on a new port (clients moved with setAddress)';
-  t.test(`SIGKILL and restart ${how}: subscribe resumes with no gap and no duplicate; emit retries never duplicate`, async (t) => {
+  t.test(`SIGKILL and restart ${how}: subscribe resumes with no gap and no duplicate; emit retries never duplicate`, { timeout: 90_000 }, async (t) => {
     const first = await startDaemon(t);
     const spine = openClient(t, first.grpcAddress);
     const watcher = openClient(t, first.grpcAddress);

@@ -71,7 +71,7 @@ function all(stage: Stage, keyword: string): string[] {
 const stages = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
 const runtime = stages.at(-1) as Stage;
 
-t.test('multi-stage: a build stage compiles, the runtime stage has production dependencies only', async (t) => {
+t.test('multi-stage: a build stage compiles, the runtime stage has production dependencies only', { timeout: 60_000 }, async (t) => {
   t.ok(stages.length >= 2, 'more than one stage');
   const build = stages.find((s) => s.instructions.some((i) => i.keyword === 'RUN' && /\btsc\b/.test(i.args)));
   t.ok(build, 'a stage runs tsc');
@@ -83,7 +83,7 @@ t.test('multi-stage: a build stage compiles, the runtime stage has production de
   t.notOk(runtime.instructions.some((i) => i.keyword === 'COPY' && /\bsrc\b(?!\/)/.test(i.args) && !/dist\/src/.test(i.args)), 'no TypeScript sources in the runtime stage');
 });
 
-t.test('runtime stage: non-root user, /data volume, both ports, a node healthcheck, exec-form CMD', async (t) => {
+t.test('runtime stage: non-root user, /data volume, both ports, a node healthcheck, exec-form CMD', { timeout: 60_000 }, async (t) => {
   const user = all(runtime, 'USER').at(-1);
   t.ok(user, 'USER is set');
   const name = (user ?? 'root').split(':')[0];
@@ -129,7 +129,7 @@ function waitForReady(proc: ChildProcess, ms: number): Promise<{ grpc: string; h
   });
 }
 
-t.test("the image's CMD runs the built daemon from the runtime stage's files", async (t) => {
+t.test("the image's CMD runs the built daemon from the runtime stage's files", { timeout: 60_000 }, async (t) => {
   t.ok(existsSync(join(ROOT, 'dist', 'src', 'cli.js')), 'built (npx tsc -p tsconfig.json)');
   // Assemble /app as the runtime stage's COPY lines would.
   const image = t.testdir();

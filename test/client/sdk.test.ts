@@ -5,7 +5,7 @@ import { EventSpineClient, type SpineEvent, type SubscriptionItem } from '../../
 import { employeeEvent, openClient, within } from '../helpers/client';
 import { startDaemon } from '../helpers/daemon';
 
-t.test('emit, get, query, read, aggregate, verify, head through the SDK', async (t) => {
+t.test('emit, get, query, read, aggregate, verify, head through the SDK', { timeout: 60_000 }, async (t) => {
   const daemon = await startDaemon(t);
   const spine = openClient(t, daemon.grpcAddress, { defaults: { organization_id: 'acme', environment: 'test', actor_id: 'svc-hr', actor_type: 'system' } });
 
@@ -57,7 +57,7 @@ t.test('emit, get, query, read, aggregate, verify, head through the SDK', async 
   t.ok(head.timestamp);
 });
 
-t.test('refusals: the offending emit rejects with code and field, its batch neighbours are stored', async (t) => {
+t.test('refusals: the offending emit rejects with code and field, its batch neighbours are stored', { timeout: 60_000 }, async (t) => {
   const daemon = await startDaemon(t);
   const spine = openClient(t, daemon.grpcAddress);
   // All in one turn of the event loop: they share one AppendStream request.
@@ -91,7 +91,7 @@ t.test('refusals: the offending emit rejects with code and field, its batch neig
   t.same(ok.map((r) => r.seq), [before + 1, before + 2]);
 });
 
-t.test('subscribe: catch up from a seq, then live, with markers on request', async (t) => {
+t.test('subscribe: catch up from a seq, then live, with markers on request', { timeout: 60_000 }, async (t) => {
   const daemon = await startDaemon(t, { env: { EVENT_SPINE_SUBSCRIPTIONS_HEARTBEAT_MS: '100' } });
   const spine = openClient(t, daemon.grpcAddress);
   for (let i = 0; i < 5; i++) await spine.emit(employeeEvent(i, { event_type: i % 2 === 0 ? 'hcm.employee.updated' : 'finance.invoice.created', entity_type: undefined, action: undefined }));
@@ -133,7 +133,7 @@ t.test('subscribe: catch up from a seq, then live, with markers on request', asy
   t.same(bounded, [2, 3, 4]);
 });
 
-t.test('deadlines and a closed client', async (t) => {
+t.test('deadlines and a closed client', { timeout: 60_000 }, async (t) => {
   // Nothing listens on this address: emits and calls must end by their deadline.
   const dead = new EventSpineClient({ address: '127.0.0.1:9', retry: { attempts: 1000, baseDelayMs: 20, maxDelayMs: 100 } });
   const t0 = Date.now();
@@ -155,7 +155,7 @@ t.test('deadlines and a closed client', async (t) => {
   t.equal((await check.head()).seq, 50);
 });
 
-t.test('a subscription silent past idleTimeoutMs is reopened from where it was, without loss', async (t) => {
+t.test('a subscription silent past idleTimeoutMs is reopened from where it was, without loss', { timeout: 60_000 }, async (t) => {
   const daemon = await startDaemon(t); // heartbeats every 15 s: far beyond the watchdog below
   const spine = openClient(t, daemon.grpcAddress);
   const seqs: number[] = [];
@@ -180,7 +180,7 @@ t.test('a subscription silent past idleTimeoutMs is reopened from where it was, 
   t.ok(opened >= 4, `the stream was reopened after each silence (${opened} Subscribe calls)`);
 });
 
-t.test('an event over the server message limit is refused alone; the stream carries on', async (t) => {
+t.test('an event over the server message limit is refused alone; the stream carries on', { timeout: 60_000 }, async (t) => {
   // The smallest message limit the daemon accepts above its default 64 KiB payload limit.
   const daemon = await startDaemon(t, { env: { EVENT_SPINE_LIMITS_MAX_MESSAGE_BYTES: '131072' } });
   const spine = openClient(t, daemon.grpcAddress, { batch: { maxBytes: 16 * 1024 } });

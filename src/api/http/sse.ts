@@ -46,20 +46,33 @@ const SSE_HEADERS = {
 
 const STREAM_FILTERS = FILTER_PARAMS.filter((p) => p !== 'from_seq' && p !== 'to_seq');
 
-/** The text of an event's message, made once however many streams carry it. */
-const frames = new WeakMap<StoredEvent, string>();
+/**
+ * Recent events' messages, serialized and UTF-8 encoded once however many streams carry
+ * them: a ring indexed by seq (an event never changes, so within one store its seq names
+ * its message). Live streams and streams catching up from the log (fresh objects each)
+ * share it. At most FRAME_RING × FRAME_CACHE_MAX_BYTES (32 MiB); larger ones are not kept.
+ */
+const FRAME_RING = 4096;
+const FRAME_CACHE_MAX_BYTES = 8 * 1024;
 
-function eventFrame(ev: StoredEvent): string {
-  let frame = frames.get(ev);
-  if (frame === undefined) {
-    frame = `id: ${ev.seq}\nevent: event\ndata: ${eventJson(ev)}\n\n`;
-    frames.set(ev, frame);
+class FrameCache {
+  private readonly seqs = new Float64Array(FRAME_RING);
+  private readonly frames: (Buffer | undefined)[] = new Array<Buffer | undefined>(FRAME_RING);
+
+  eventFrame(ev: StoredEvent): Buffer {
+    const slot = ev.seq % FRAME_RING;
+    if (this.seqs[slot] === ev.seq) return this.frames[slot] as Buffer;
+    const frame = Buffer.from(`id: ${ev.seq}\nevent: event\ndata: ${eventJson(ev)}\n\n`);
+    if (frame.length <= FRAME_CACHE_MAX_BYTES) {
+      this.seqs[slot] = ev.seq;
+      this.frames[slot] = frame;
+    }
+    return frame;
   }
-  return frame;
 }
 
-function markerFrame(name: 'caught_up' | 'fell_behind', seq: number): string {
-  return `id: ${seq}\nevent: ${name}\ndata: {"seq":${seq}}\n\n`;
+function markerFrame(name: 'caught_up' | 'fell_behind', seq: number): Buffer {
+  return Buffer.from(`id: ${seq}\nevent: ${name}\ndata: {"seq":${seq}}\n\n`);
 }
 
 /** The resume position: Last-Event-ID (header first, then the query parameter), if any. */
@@ -78,18 +91,20 @@ interface OpenStream {
   wake: (() => void) | undefined;
   stopped: boolean;
   /** Messages not written yet: they leave together once the current burst is done. */
-  pending: string;
+  pending: Buffer[];
+  pendingBytes: number;
   /** A flush of `pending` is scheduled. */
   flushing: boolean;
   /** Something was written since the last heartbeat tick. */
   wrote: boolean;
 }
 
-/** Past this many characters a burst is written at once rather than at its end. */
-const FLUSH_CHARS = 64 * 1024;
+/** Past this many bytes a burst is written at once rather than at its end. */
+const FLUSH_BYTES = 64 * 1024;
 
 export class SseStreams {
   private readonly open = new Set<OpenStream>();
+  private readonly frames = new FrameCache();
   private closing = false;
 
   constructor(private readonly ctx: ApiContext) {}
@@ -127,7 +142,7 @@ export class SseStreams {
     // Checks the filter before anything is sent: a bad one is a plain 400.
     const items = store.subscribe(filter, { ...(start === undefined ? {} : { from_seq: start }), queueLimit });
 
-    const stream: OpenStream = { res, wake: undefined, stopped: false, pending: '', flushing: false, wrote: true };
+    const stream: OpenStream = { res, wake: undefined, stopped: false, pending: [], pendingBytes: 0, flushing: false, wrote: true };
     this.open.add(stream);
     const stop = (): void => this.stop(stream);
     res.once('close', stop);
@@ -150,7 +165,7 @@ export class SseStreams {
         let last = false;
         if (item.type === 'event') {
           if (toSeq !== undefined && item.event.seq > toSeq) break;
-          this.write(stream, eventFrame(item.event));
+          this.write(stream, this.frames.eventFrame(item.event));
         } else {
           live = item.type === 'caught_up';
           last = live && toSeq !== undefined && item.seq >= toSeq;
@@ -187,10 +202,11 @@ export class SseStreams {
    * microtasks: they leave as one write (process.nextTick runs after the burst), not one
    * write, chunk and system call per event and subscriber.
    */
-  private write(stream: OpenStream, frame: string): void {
-    stream.pending += frame;
+  private write(stream: OpenStream, frame: Buffer): void {
+    stream.pending.push(frame);
+    stream.pendingBytes += frame.length;
     stream.wrote = true;
-    if (stream.pending.length >= FLUSH_CHARS) this.flush(stream);
+    if (stream.pendingBytes >= FLUSH_BYTES) this.flush(stream);
     else if (!stream.flushing) {
       stream.flushing = true;
       process.nextTick(() => this.flush(stream));
@@ -199,10 +215,15 @@ export class SseStreams {
 
   private flush(stream: OpenStream): void {
     stream.flushing = false;
-    if (stream.pending === '' || stream.res.writableEnded || stream.res.destroyed) return;
-    const text = stream.pending;
-    stream.pending = '';
-    stream.res.write(text);
+    const bytes = this.takePending(stream);
+    if (bytes.length > 0 && !stream.res.writableEnded && !stream.res.destroyed) stream.res.write(bytes);
+  }
+
+  private takePending(stream: OpenStream): Buffer {
+    const { pending, pendingBytes } = stream;
+    stream.pending = [];
+    stream.pendingBytes = 0;
+    return pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
   }
 
   private drained(stream: OpenStream): Promise<void> {
@@ -219,8 +240,8 @@ export class SseStreams {
   }
 
   private finish(stream: OpenStream, lastWords: string): void {
-    if (!stream.res.writableEnded && !stream.res.destroyed) stream.res.end(stream.pending + lastWords);
-    stream.pending = '';
+    const bytes = this.takePending(stream);
+    if (!stream.res.writableEnded && !stream.res.destroyed) stream.res.end(Buffer.concat([bytes, Buffer.from(lastWords)]));
     this.stop(stream);
   }
 

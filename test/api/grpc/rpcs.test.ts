@@ -83,7 +83,7 @@ t.test('the EventSpine service, end to end', async (t) => {
     t.match(errorInfo(neither), { status: grpc.status.INVALID_ARGUMENT, code: 'MISSING_FIELD' });
   });
 
-  await t.test('AppendStream: many requests in flight on one stream, each answered by request_id', async (t) => {
+  await t.test('AppendStream: many requests in flight on one stream (the server reads 4 ahead), each answered by request_id', async (t) => {
     const stream = c.appendStream();
     const answers = new Map<number, Msg>();
     const done = new Promise<void>((resolve, reject) => {
@@ -303,6 +303,18 @@ t.test('the EventSpine service, end to end', async (t) => {
     const err = await c.call('Append', { events: [wireEvent()] }, { deadlineMs: -1 }).catch((e: unknown) => e);
     t.equal(errorInfo(err).status, grpc.status.DEADLINE_EXCEEDED);
     t.equal((await c.call<Msg>('Head', {})).seq, before, 'nothing appended');
+  });
+
+  await t.test('deadlines: a long Read stops at its deadline', async (t) => {
+    const read = c.stream('Read', {}, { deadlineMs: 300 });
+    read.pause(); // a slow reader: the server fills the window and waits
+    const ended = collect(read);
+    await new Promise((r) => setTimeout(r, 500));
+    read.resume();
+    const { status, messages } = await ended;
+    t.equal(status.code, grpc.status.DEADLINE_EXCEEDED);
+    const head = (await c.call<Msg>('Head', {})).seq as number;
+    t.ok(messages.length < head, `stopped part-way (${messages.length} of ${head})`);
   });
 
   await t.test('grpc.health.v1: Check, Watch', async (t) => {
