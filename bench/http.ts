@@ -164,6 +164,8 @@ interface FanoutReport {
   with_subscribers: PacedResult;
   delivery: SseFanoutResult;
   rate_lost_pct: number;
+  /** CPU seconds the subscribers' process used while the events were appended and drained. */
+  subscribers_cpu_s: number;
   /** Daemon CPU per event delivered to one subscriber, beyond the appends' own cost. */
   daemon_cpu_us_per_delivery: number;
 }
@@ -177,10 +179,12 @@ async function fanout(d: Daemon): Promise<FanoutReport> {
   const ready = await lines.next();
   if (ready.done === true || !String(ready.value).includes('ready')) throw new Error('the SSE subscribers did not get ready');
   cpu0 = cpuSeconds(d.proc.pid);
+  const childCpu0 = cpuSeconds(child.pid);
   const withSubscribers = await pacedAppends(d, FANOUT_SECONDS);
   child.stdin?.write(JSON.stringify({ expected: withSubscribers.events, deadlineMs: 60_000 }) + '\n');
   const result = await lines.next();
   withSubscribers.daemon_cpu_s = round(cpuSeconds(d.proc.pid) - cpu0);
+  const subscribersCpu = round(cpuSeconds(child.pid) - childCpu0);
   await stopChild(child, 'SIGTERM', 5_000);
   const delivery = JSON.parse(String(result.value)) as SseFanoutResult;
   const extraCpu = withSubscribers.daemon_cpu_s - (alone.daemon_cpu_s * withSubscribers.events) / alone.events;
@@ -189,6 +193,7 @@ async function fanout(d: Daemon): Promise<FanoutReport> {
     with_subscribers: withSubscribers,
     delivery,
     rate_lost_pct: round(100 * (1 - withSubscribers.events_per_s / alone.events_per_s), 1),
+    subscribers_cpu_s: subscribersCpu,
     daemon_cpu_us_per_delivery: round((1e6 * extraCpu) / Math.max(1, delivery.delivered), 2),
   };
 }
@@ -224,7 +229,7 @@ async function main(): Promise<void> {
   const phase = (r: PacedResult): string => `${r.events_per_s} events/s appended, append p50 ${r.append_p50_ms} ms, p99 ${r.append_p99_ms} ms, daemon CPU ${r.daemon_cpu_s} s, load average ${r.load_average}`;
   console.log(`  no subscriber:     ${phase(fan.alone)}`);
   console.log(`  ${FANOUT_SUBSCRIBERS} subscribers:   ${phase(fan.with_subscribers)}`);
-  console.log(`  daemon CPU per delivery (one event to one subscriber): ${fan.daemon_cpu_us_per_delivery} µs`);
+  console.log(`  daemon CPU per delivery (one event to one subscriber): ${fan.daemon_cpu_us_per_delivery} µs; the subscribers' process used ${fan.subscribers_cpu_s} s of CPU`);
   console.log(`  append rate lost to fan-out: ${fan.rate_lost_pct}% (target < 10%)`);
   console.log(
     `  delivery: ${fan.delivery.delivered} of ${fan.delivery.expected * fan.delivery.subscribers} (${fan.delivery.complete_subscribers}/${fan.delivery.subscribers} subscribers complete), lag p50 ${fan.delivery.lag_p50_ms} ms, p99 ${fan.delivery.lag_p99_ms} ms, max ${fan.delivery.lag_max_ms} ms, fell_behind ${fan.delivery.fell_behind}, drained ${fan.delivery.drain_ms} ms after the last append`,

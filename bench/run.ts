@@ -19,7 +19,7 @@
  * process id at the end, also on failure or Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/paths';
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   if (flags.only.has('W3') || flags.only.has('W4') || flags.only.has('W5')) {
     const s = await runStores(
       systems,
-      { sizes, entityQueries: q ? 100 : 500, rangeQueries: q ? 50 : 200, w3: flags.only.has('W3'), w4: flags.only.has('W4'), w5: flags.only.has('W5') },
+      { sizes, entityQueries: q ? 100 : 500, rangeQueries: q ? 50 : 200, w3: flags.only.has('W3'), w4: flags.only.has('W4'), w5: flags.only.has('W5'), w5Repeats: q ? [2, 1] : [3, 3] },
       log,
     );
     if (flags.only.has('W3')) results.w3 = s.w3;
@@ -229,9 +229,8 @@ async function main(): Promise<void> {
     // The daemons have exited (graceful stops write their profiles; SIGKILLed ones write none).
     for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile')).sort()) {
       const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(f)?.[1]);
-      profiles.push({ ...summarise(join(profileDir, f), 25), file: `daemon pid ${pid} — ${daemonPhase.get(pid) ?? 'unknown phase'}` });
+      profiles.push({ ...summarise(join(profileDir, f), 25), file: `${f} — daemon pid ${pid} — ${daemonPhase.get(pid) ?? 'unknown phase'}` });
     }
-    rmSync(profileDir, { recursive: true, force: true });
   }
 
   const stamp = new Date(started).toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
@@ -245,6 +244,8 @@ async function main(): Promise<void> {
 
   process.stdout.write(`\n## Conditions\n\n${conditionsMarkdown(results)}\n\n${resultsMarkdown(results)}\n\n`);
   for (const p of profiles) process.stdout.write(`${summaryText(p)}\n\n`);
+  // The raw profiles are kept (Chrome DevTools opens them); they are not results to commit.
+  if (profileDir !== undefined) process.stdout.write(`CPU profiles of the daemons (main thread and index worker): ${profileDir}\n`);
   process.stdout.write(`results: bench/results/${name} and ${name.replace(/\.json$/, '.svg')}${flags.readme ? '; bench/README.md updated' : ''}\n`);
 }
 

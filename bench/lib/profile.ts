@@ -27,6 +27,8 @@ export interface ProfileSummary {
   total_ms: number;
   busy_pct: number;
   top_functions: { name: string; where: string; self_ms: number; self_pct: number }[];
+  /** Time with the function anywhere on the stack (our own code only: dist/src, dist/bench). */
+  inclusive: { name: string; where: string; total_ms: number; total_pct: number }[];
   areas: { area: string; self_ms: number; self_pct: number }[];
 }
 
@@ -73,6 +75,22 @@ export function summarise(file: string, top = 20): ProfileSummary {
     const a = area(url, name);
     areas.set(a, (areas.get(a) ?? 0) + us);
   }
+  // Inclusive time: each sample counts once for every distinct function on its stack.
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const keyOf = (n: ProfileNode): string => `${n.callFrame.functionName || '(anonymous)'}@${n.callFrame.url.replace(/^.*?(dist\/|node_modules\/)/, '$1')}:${n.callFrame.lineNumber + 1}`;
+  const incl = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const n = byId.get(at);
+      if (n === undefined || !/dist\/(src|bench)\//.test(n.callFrame.url)) continue;
+      const k = keyOf(n);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      incl.set(k, (incl.get(k) ?? 0) + us);
+    }
+  }
   const pct = (us: number): number => round((100 * us) / totalUs, 1);
   return {
     file,
@@ -83,6 +101,13 @@ export function summarise(file: string, top = 20): ProfileSummary {
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
       .map((f) => ({ name: f.name, where: f.where, self_ms: round(f.us / 1000, 0), self_pct: pct(f.us) })),
+    inclusive: [...incl]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, us]) => {
+        const at = k.indexOf('@');
+        return { name: k.slice(0, at), where: k.slice(at + 1), total_ms: round(us / 1000, 0), total_pct: pct(us) };
+      }),
     areas: [...areas]
       .sort((a, b) => b[1] - a[1])
       .map(([a, us]) => ({ area: a, self_ms: round(us / 1000, 0), self_pct: pct(us) })),
@@ -94,6 +119,8 @@ export function summaryText(s: ProfileSummary): string {
   for (const a of s.areas.slice(0, 12)) lines.push(`    ${String(a.self_pct).padStart(5)}%  ${a.area}`);
   lines.push('  top functions (self time):');
   for (const f of s.top_functions) lines.push(`    ${String(f.self_pct).padStart(5)}%  ${f.name}  ${f.where}`);
+  lines.push('  our functions, inclusive (on the stack):');
+  for (const f of s.inclusive) lines.push(`    ${String(f.total_pct).padStart(5)}%  ${f.name}  ${f.where}`);
   return lines.join('\n');
 }
 

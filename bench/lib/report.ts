@@ -70,8 +70,14 @@ export function resultsMarkdown(r: Results): string {
     }
   }
   if (r.w5 !== undefined) {
-    out.push('### W5 — open and crash recovery against store size (ms until the system answers)');
-    out.push(table(['system', 'mode', 'events', 'first open', 'after clean stop', 'after SIGKILL', 'note'], r.w5.map((x) => [label(r, x.system), x.mode, x.size, x.first_open_ms, x.clean_restart_ms, x.crash_restart_ms, x.note])));
+    out.push('### W5 — open and crash recovery against store size (ms until the system answers; medians of the repetitions listed)');
+    const all = (xs?: number[]): string | undefined => (xs === undefined || xs.length < 2 ? undefined : xs.map((x) => Math.round(x)).join(', '));
+    out.push(
+      table(
+        ['system', 'mode', 'events', 'first open', 'after clean stop', '(each)', 'after SIGKILL', '(each)', 'note'],
+        r.w5.map((x) => [label(r, x.system), x.mode, x.size, x.first_open_ms, x.clean_restart_ms, all(x.clean_restarts_ms), x.crash_restart_ms, all(x.crash_restarts_ms), x.note]),
+      ),
+    );
   }
   if (r.ratios.length > 0) {
     out.push('### event-spine against each peer (× better: throughput ours/theirs, latency and time theirs/ours)');

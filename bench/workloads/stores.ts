@@ -55,6 +55,9 @@ export interface W5Row {
   first_open_ms?: number;
   clean_restart_ms?: number;
   crash_restart_ms?: number;
+  /** Every measurement (the columns above are their medians). */
+  clean_restarts_ms?: number[];
+  crash_restarts_ms?: number[];
   note?: string;
 }
 
@@ -65,6 +68,13 @@ export interface StoreOptions {
   w3: boolean;
   w4: boolean;
   w5: boolean;
+  /** W5 repetitions (graceful, crash): start-up times are noisy on a loaded machine. */
+  w5Repeats: [number, number];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : ((s[(s.length - 1) >> 1] as number) + (s[s.length >> 1] as number)) / 2;
 }
 
 interface QueryPlan {
@@ -186,18 +196,31 @@ export async function runStores(
           log(`  catch-up read: ${n} events in ${round(s, 2)} s (${Math.round(n / s)} events/s)`);
         }
         if (opts.w5) {
-          const clean = await running.restart('clean');
-          log(`  restart after a graceful stop: ${round(clean.ready_ms)} ms`);
-          const crash = await running.restart('kill');
-          log(`  restart after SIGKILL: ${round(crash.ready_ms)} ms${crash.note !== undefined ? ` (${crash.note})` : ''}`);
+          const cleans: number[] = [];
+          const crashes: number[] = [];
+          const notes = new Set<string>();
+          for (let i = 0; i < opts.w5Repeats[0]; i++) {
+            const clean = await running.restart('clean');
+            cleans.push(round(clean.ready_ms));
+            if (clean.note !== undefined) notes.add(clean.note);
+            log(`  restart after a graceful stop: ${round(clean.ready_ms)} ms`);
+          }
+          for (let i = 0; i < opts.w5Repeats[1]; i++) {
+            const crash = await running.restart('kill');
+            crashes.push(round(crash.ready_ms));
+            if (crash.note !== undefined) notes.add(crash.note);
+            log(`  restart after SIGKILL: ${round(crash.ready_ms)} ms${crash.note !== undefined ? ` (${crash.note})` : ''}`);
+          }
           w5.push({
             system: system.name,
             mode: 'server',
             size,
-            clean_restart_ms: round(clean.ready_ms),
-            crash_restart_ms: round(crash.ready_ms),
+            clean_restart_ms: round(median(cleans)),
+            crash_restart_ms: round(median(crashes)),
+            clean_restarts_ms: cleans,
+            crash_restarts_ms: crashes,
             ...(firstReadyMs === undefined ? {} : { first_open_ms: round(firstReadyMs) }),
-            note: [...new Set([clean.note, crash.note].filter((x) => x !== undefined))].join('; '),
+            note: [...notes].join('; '),
           });
           if (inProcess !== undefined) {
             w5.push({ system: system.name, mode: 'in-process', size, first_open_ms: inProcess.open_ms, clean_restart_ms: inProcess.reopen_ms, note: 'Store.open after a clean close (first and second open)' });

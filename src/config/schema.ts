@@ -73,6 +73,13 @@ export const SCHEMA = {
       doc: 'Domains left out of GET /api/structural-events, comma-separated (the operations domain by default); empty leaves none out.',
     }),
     sseRetryMs: integer({ default: 2000, min: 100, max: 600_000, unit: 'milliseconds', doc: 'The reconnection delay an SSE stream asks its clients for (its retry: field).' }),
+    sseHistoryBytes: integer({
+      default: 16 * MiB,
+      min: 64 * 1024,
+      max: 1024 * MiB,
+      unit: 'bytes',
+      doc: 'Recent events kept in memory for the SSE streams of one filter (shared by them): a client that fell behind by less is fed from memory, one that fell further behind catches up from the log.',
+    }),
   },
   operations: {
     maxRunning: integer({ default: 32, min: 1, max: 10_000, doc: 'Operations (batch auto-setups, verify and export jobs) running at once; past it, starting another answers RATE_LIMITED (429).' }),

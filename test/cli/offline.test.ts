@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import type { StoredEvent } from '../../src/event';
 import { Store } from '../../src/store';
 import { BIN, REPO_ROOT, daemonEnv } from '../helpers/daemon';
 import { storeDefaults } from '../helpers/store';
@@ -22,22 +23,25 @@ function hasPython(): boolean {
   return spawnSync('python3', ['--version']).status === 0;
 }
 
-/** A store of EVENTS events; event k's payload holds the text `marker-000k`. */
-async function makeStore(dir: string): Promise<void> {
+/** A store of EVENTS events (returned as stored); event k's payload holds the text `marker-000k`. */
+async function makeStore(dir: string): Promise<StoredEvent[]> {
   const store = await Store.open({ ...storeDefaults, dataDir: dir });
   try {
-  for (let k = 1; k <= EVENTS; k += 10) {
-    await store.append(
-      Array.from({ length: 10 }, (_, i) => ({
-        event_type: 'hcm.employee.updated',
-        entity_id: `emp-${k + i}`,
-        ...((k + i) % 2 === 0 ? { entity_name: `Zoë ${k + i}` } : {}),
-        actor_id: 'hr-sync',
-        actor_type: 'system',
-        payload: { marker: `marker-${String(k + i).padStart(4, '0')}`, amount: 5250.5, ratio: 1e-7, big: 2 ** 53 - 1, tiny: 5e-324, text: 'line\nbreak "quoted" €', nested: { b: 1, a: [true, null] } },
-      })),
-    );
-  }
+    for (let k = 1; k <= EVENTS; k += 10) {
+      await store.append(
+        Array.from({ length: 10 }, (_, i) => ({
+          event_type: 'hcm.employee.updated',
+          entity_id: `emp-${k + i}`,
+          ...((k + i) % 2 === 0 ? { entity_name: `Zoë ${k + i}` } : {}),
+          actor_id: 'hr-sync',
+          actor_type: 'system',
+          payload: { marker: `marker-${String(k + i).padStart(4, '0')}`, amount: 5250.5, ratio: 1e-7, big: 2 ** 53 - 1, tiny: 5e-324, text: 'line\nbreak "quoted" €', nested: { b: 1, a: [true, null] } },
+        })),
+      );
+    }
+    const stored: StoredEvent[] = [];
+    for await (const ev of store.read({})) stored.push(ev);
+    return stored;
   } finally {
     await store.close();
   }
@@ -45,18 +49,16 @@ async function makeStore(dir: string): Promise<void> {
 
 t.test('export and verify', async (t) => {
   const dir = t.testdir();
-  await makeStore(dir);
+  const storedEvents = await makeStore(dir);
 
   await t.test('export: one stored event per line, every field, the payload verbatim', async (t) => {
     const r = cli(['export', '--data-dir', dir]);
     t.equal(r.status, 0, r.stderr);
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     t.equal(lines.length, EVENTS);
-    const store = await Store.open({ ...storeDefaults, dataDir: dir });
-    t.teardown(() => store.close());
     for (const [i, line] of lines.entries()) {
       const ev = JSON.parse(line) as Record<string, unknown>;
-      const stored = await store.getBySeq(i + 1);
+      const stored = storedEvents[i];
       if (stored === undefined) throw new Error(`no seq ${i + 1}`);
       const keys = ['seq', 'id', 'event_type', 'domain', 'entity_type', 'action', 'entity_id', ...(stored.entity_name === undefined ? [] : ['entity_name']), 'actor_id', 'actor_type', 'organization_id', 'environment', 'timestamp', 'severity', 'payload_hash', 'previous_hash', 'event_hash', 'payload'];
       t.same(Object.keys(ev), keys, `seq ${i + 1}: every field of DESIGN §1, in the README's order`);

@@ -3,7 +3,7 @@
  * valid one, invalid values named with what is allowed, a frozen result; and, through the
  * real command, a bad start stops with one clear line on stderr and exit code 2.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { editDistance, loadConfig, nearest, type LoadOptions } from '../../src/config';
@@ -103,10 +103,12 @@ t.test('edit distance', async (t) => {
 
 t.test('a bad start stops with one clear line on stderr and exit code 2', async (t) => {
   const dir = t.testdir({ 'unknown.json': JSON.stringify({ grpcPrt: 1 }), 'broken.json': '{"grpcPort":' });
-  const run = (args: string[], env: Record<string, string> = {}) => {
-    const r = spawnSync(process.execPath, [BIN, 'serve', '--data-dir', join(dir, 'data'), ...args], { cwd: REPO_ROOT, env: daemonEnv(env), encoding: 'utf8', timeout: 15_000 });
-    return { status: r.status, stderr: r.stderr, stdout: r.stdout };
-  };
+  const run = (args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stderr: string; stdout: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [BIN, 'serve', '--data-dir', join(dir, 'data'), ...args], { cwd: REPO_ROOT, env: daemonEnv(env), encoding: 'utf8', timeout: 15_000 }, (err, stdout, stderr) => {
+        resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+      });
+    });
   const cases: [string, string[], Record<string, string>, RegExp][] = [
     ['unknown key in a config file', ['--config', join(dir, 'unknown.json')], {}, /^event-spine: config file .*unknown\.json: unknown setting "grpcPrt"; did you mean "grpcPort"\?\n$/],
     ['a config file that is not JSON', ['--config', join(dir, 'broken.json')], {}, /^event-spine: config file .*broken\.json is not valid JSON/],
@@ -116,8 +118,9 @@ t.test('a bad start stops with one clear line on stderr and exit code 2', async 
     ['a bad environment value', [], { EVENT_SPINE_DURABILITY: 'maybe' }, /^event-spine: environment EVENT_SPINE_DURABILITY: durability must be one of "fsync", "write", not "maybe"\n$/],
     ['an unknown environment variable', [], { EVENT_SPINE_GRPC_PROT: '1' }, /^event-spine: unknown environment variable EVENT_SPINE_GRPC_PROT; did you mean EVENT_SPINE_GRPC_PORT\?\n$/],
   ];
-  for (const [name, args, env, message] of cases) {
-    const r = run(args, env);
+  const results = await Promise.all(cases.map(([, args, env]) => run(args, env)));
+  for (const [i, [name, , , message]] of cases.entries()) {
+    const r = results[i] as Awaited<ReturnType<typeof run>>;
     t.equal(r.status, 2, `${name}: exit code 2`);
     t.match(r.stderr, message, `${name}: ${r.stderr.trim()}`);
     t.equal(r.stdout, '', `${name}: nothing started`);

@@ -1,4 +1,9 @@
 /** Deterministic test data: a seeded PRNG and store-option shorthands. */
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tap from 'tap';
 import { Store, type StoreOptions } from '../../src/store';
 import { storeDefaults } from './store';
 
@@ -38,3 +43,15 @@ export function openAt(dataDir: string, more: Partial<StoreOptions> = {}): Promi
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A fresh directory under the OS temp dir. Unlike t.testdir() its name is unique per run,
+ * so two test runs in one checkout (two sessions, or `npm test` beside a single file) never
+ * share a store. It is removed when the whole file is done: after every subtest's own
+ * teardown (closing its stores), whatever order those run in.
+ */
+export function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'event-spine-test-'));
+  tap.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}

@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../../src/store';
 import { copyDir } from '../helpers/segments';
-import { openAt } from '../helpers/events';
+import { openAt, scratchDir } from '../helpers/events';
 import { fillStore, filterSet, queryAllPages, readAll, refMatches } from '../helpers/dataset';
 
 const SEGMENT_BYTES = 16 * 1024;
@@ -30,7 +30,7 @@ async function snapshot(store: Store): Promise<Map<string, number[]>> {
 }
 
 t.test('a deleted index is rebuilt with the same answers', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   let store = await openAt(dataDir, { segmentBytes: SEGMENT_BYTES });
   await fillStore(store, 800, 5);
   const before = await snapshot(store);
@@ -59,7 +59,7 @@ t.test('a deleted index is rebuilt with the same answers', async (t) => {
 });
 
 t.test('rebuild progress over many segments', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   let store = await openAt(dataDir, { segmentBytes: 64 * 1024 });
   const total = 6000;
   for (let i = 0; i < total; i += 500) {
@@ -80,7 +80,7 @@ t.test('rebuild progress over many segments', async (t) => {
 });
 
 t.test('an index left behind the log catches up on open', async (t) => {
-  const base = t.testdir();
+  const base = scratchDir();
   const dataDir = join(base, 'data');
   let store = await openAt(dataDir, { segmentBytes: SEGMENT_BYTES });
   await fillStore(store, 300, 8);

@@ -9,7 +9,7 @@ import t from 'tap';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SegmentLog } from '../../src/log';
-import { openAt } from '../helpers/events';
+import { openAt, scratchDir } from '../helpers/events';
 import { allFrames, readSegment, segmentFiles, segmentsDir, writeSegment, type FrameInfo } from '../helpers/segments';
 
 const SEGMENT_BYTES = 4096;
@@ -55,7 +55,7 @@ async function openFdCount(): Promise<number> {
 }
 
 t.test('a flipped bit in every byte of a frame in a sealed segment', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   const store = await openAt(dataDir, { segmentBytes: SEGMENT_BYTES });
   const ids: string[] = [];
   for (let i = 0; i < 20; i++) {
@@ -141,7 +141,7 @@ t.test('a flipped bit in every byte of a frame in a sealed segment', async (t) =
 });
 
 t.test('a damaged segment header stops recovery', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   const store = await openAt(dataDir, { segmentBytes: SEGMENT_BYTES });
   for (let i = 0; i < 12; i++) {
     await store.append(Array.from({ length: 5 }, (_, j) => ({ event_type: 'hcm.employee.updated', entity_id: `e-${j}`, actor_id: 'u-1', payload: { i, j } })));

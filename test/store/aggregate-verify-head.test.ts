@@ -6,7 +6,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { GENESIS_HASH, type StoredEvent } from '../../src/event/types';
 import { AGGREGATE_GROUPS, type QueryFilter } from '../../src/store';
-import { openAt } from '../helpers/events';
+import { openAt, scratchDir } from '../helpers/events';
 import { fillStore, readAll, refMatches } from '../helpers/dataset';
 
 /** The manual count: the key of each group written out from DESIGN §3, not from src. */
@@ -41,7 +41,7 @@ function keyOf(ev: StoredEvent, groupBy: string): string {
 }
 
 t.test('aggregate counts match a manual count', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await fillStore(store, 600, 21);
   const all = await readAll(store);
@@ -74,7 +74,7 @@ t.test('aggregate counts match a manual count', async (t) => {
 });
 
 t.test('verify over ranges', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'), { segmentBytes: 8192 });
+  const store = await openAt(join(scratchDir(), 'data'), { segmentBytes: 8192 });
   t.teardown(() => store.close());
   t.same(await store.verify(), { ok: true, from_seq: 1, to_seq: 0, checked: 0 }, 'an empty store verifies, checking nothing');
   await fillStore(store, 300, 22);
@@ -104,7 +104,7 @@ t.test('verify over ranges', async (t) => {
 });
 
 t.test('head', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   let store = await openAt(dataDir);
   t.same(store.head(), { seq: 0, event_hash: GENESIS_HASH, timestamp: undefined }, 'an empty store: seq 0 and the genesis hash');
   const res = await store.append([{ event_type: 'hcm.employee.hired', entity_id: 'e', actor_id: 'a' }, { event_type: 'hcm.employee.hired', entity_id: 'f', actor_id: 'a' }]);

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { eventHash, payloadHash } from '../../src/event';
 import { GENESIS_HASH, type StoredEvent } from '../../src/event/types';
 import { segmentFileName } from '../../src/log';
-import { openAt, prng } from '../helpers/events';
+import { openAt, prng, scratchDir } from '../helpers/events';
 import { allFrames, segmentFiles } from '../helpers/segments';
 import { sampleEvent } from '../helpers/store';
 
 t.test('the chain continues across reopens and segment rolls', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   const rand = prng(42);
   const acked = new Map<number, { id: string; event_hash: string }>();
   let expectedSeq = 1;
@@ -68,7 +68,7 @@ t.test('the chain continues across reopens and segment rolls', async (t) => {
 });
 
 t.test('the first event chains to 64 zeros, the second to the first', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   const [a] = await store.append([sampleEvent()]);
   const [b] = await store.append([sampleEvent()]);

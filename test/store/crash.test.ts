@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import type { StoredEvent } from '../../src/event/types';
 import { Store } from '../../src/store';
 import { CRASH_ENTITIES, CRASH_SEGMENT_BYTES, crashCounter, crashEvent, crashId, type AckLine } from '../fixtures/crash-events';
-import { prng, storeOptions } from '../helpers/events';
+import { prng, scratchDir, storeOptions } from '../helpers/events';
 
 const CYCLES = 22;
 const ROOT = resolve(__dirname, '..', '..');
@@ -79,7 +79,7 @@ t.test('SIGKILL at random moments under concurrent appends', { timeout: 240_000 
     t.fail(`${CHILD} is missing: compile first (npm test runs tsc before tap)`);
     return;
   }
-  const base = t.testdir();
+  const base = scratchDir();
   const dataDir = join(base, 'data');
   const seed = Date.now() % 1_000_000;
   t.comment(`seed ${seed}`);
@@ -95,6 +95,8 @@ t.test('SIGKILL at random moments under concurrent appends', { timeout: 240_000 
   let retriesChecked = 0;
   let dedupAfterCrash = 0;
   const started = Date.now();
+  let childMs = 0;
+  let checkMs = 0;
 
   for (let cycle = 0; cycle < CYCLES; cycle++) {
     // Re-send the last 40 counters of the previous child, whatever became of them.
@@ -105,7 +107,10 @@ t.test('SIGKILL at random moments under concurrent appends', { timeout: 240_000 
       retryFile = join(base, `retry-${cycle}.json`);
       await writeFile(retryFile, JSON.stringify(picks));
     }
+    const childStarted = Date.now();
     const run = await runChild(dataDir, firstCounter, retryFile, rand);
+    childMs += Date.now() - childStarted;
+    const checkStarted = Date.now();
     const what = `cycle ${cycle} (killed ${run.killDelayMs} ms after its first ack)`;
     if (!t.equal(run.signal, 'SIGKILL', `${what}: the child was killed, not ended (${run.stderr.trim().slice(0, 500)})`)) break;
     if (!t.ok(run.lines.length > 0, `${what}: the child acknowledged batches`)) break;
@@ -174,9 +179,11 @@ t.test('SIGKILL at random moments under concurrent appends', { timeout: 240_000 
     } finally {
       await store.close();
     }
+    checkMs += Date.now() - checkStarted;
     if (problems.length > 0) break;
   }
   t.ok(retriesChecked > 0, `retried batches were acknowledged with their original seqs (${retriesChecked})`);
   t.ok(acked.size > 1000, `${acked.size} events acknowledged over ${CYCLES} cycles in ${Date.now() - started} ms`);
+  t.comment(`${childMs} ms in the children, ${checkMs} ms reopening and checking`);
   t.comment(`${dedupAfterCrash} events stored but unacknowledged when their child died were re-sent and deduplicated`);
 });

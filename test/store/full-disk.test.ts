@@ -70,7 +70,7 @@ t.test('a full disk', { timeout: 120_000 }, async (t) => {
     t.fail(`${CHILD} is missing: compile first (npm test runs tsc before tap)`);
     return;
   }
-  // Outside t.testdir(): the mount must be gone before the directory is removed.
+  // A directory of our own: the mount must be gone before it is removed.
   const mnt = await mkdtemp(join(tmpdir(), 'event-spine-full-disk-'));
   const mountProblem = tryMount(mnt);
   t.teardown(async () => {
@@ -92,19 +92,24 @@ t.test('a full disk', { timeout: 120_000 }, async (t) => {
     t.comment(`cannot mount a tmpfs here (${mountProblem}): running the same checks with an injected write failure instead (a 512 KiB file-size limit on the store's process, lifted while it runs)`);
     mode = {
       name: 'file-size limit',
-      command: (dataDir) => ['prlimit', [`--fsize=${512 * 1024}`, process.execPath, CHILD, dataDir]],
+      command: (dataDir) => ['prlimit', [`--fsize=${512 * 1024}:unlimited`, process.execPath, CHILD, dataDir]],
       free: async (pid) => void execFileSync('prlimit', ['--pid', String(pid), '--fsize=unlimited:unlimited']),
       refusalCodes: ['DISK_FULL', 'IO_ERROR'],
     };
   }
 
   let freeing: Promise<void> | undefined;
+  let freeError: unknown;
   const { phases, code, signal, stderr } = await runChild(mode, join(mnt, 'data'), (phase, child) => {
     if (phase.phase === 'reads') {
-      freeing = mode.free(child.pid as number).then(() => void child.stdin?.write('freed\n'));
+      freeing = mode
+        .free(child.pid as number)
+        .catch((err: unknown) => void (freeError = err))
+        .then(() => void child.stdin?.write('freed\n'));
     }
   });
   await freeing;
+  t.equal(freeError, undefined, 'space was given back');
   t.equal(code, 0, `the child ran to its end ${signal ?? ''} ${stderr.trim().slice(0, 300)}`);
   const byName = new Map(phases.map((p) => [p.phase, p]));
 

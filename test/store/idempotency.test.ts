@@ -7,7 +7,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import type { Store } from '../../src/store';
-import { counterId, openAt } from '../helpers/events';
+import { counterId, openAt, scratchDir } from '../helpers/events';
 
 function ev(k: number, over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -29,7 +29,7 @@ async function count(store: Store): Promise<number> {
 }
 
 t.test('the same id and content: the original result, nothing stored', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   const first = await store.append([ev(1), ev(2), ev(3)]);
   t.same(first.map((r) => [r.seq, r.deduplicated]), [[1, false], [2, false], [3, false]], 'three new events');
@@ -56,7 +56,7 @@ t.test('the same id and content: the original result, nothing stored', async (t)
 });
 
 t.test('the same id with other content is refused, and nothing of the batch is stored', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await store.append([ev(1), ev(2)]);
   const head = store.head();
@@ -88,7 +88,7 @@ t.test('the same id with other content is refused, and nothing of the batch is s
 });
 
 t.test('duplicates within one batch', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   const res = await store.append([ev(1), ev(2), ev(1), ev(1)]);
   t.same(res.map((r) => [r.seq, r.deduplicated]), [[1, false], [2, false], [1, true], [1, true]], 'a repeated id in a batch is stored once; its repeats are deduplicated');
@@ -99,7 +99,7 @@ t.test('duplicates within one batch', async (t) => {
 });
 
 t.test('concurrent requests in one group commit', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   // Fired together, these are sealed in one or a few group commits.
   const settled = await Promise.allSettled([
@@ -120,7 +120,7 @@ t.test('concurrent requests in one group commit', async (t) => {
 });
 
 t.test('a retry racing the original: acknowledged means visible', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   const problems: string[] = [];
   for (let round = 0; round < 200; round++) {
@@ -140,7 +140,7 @@ t.test('a retry racing the original: acknowledged means visible', async (t) => {
 });
 
 t.test('after a reopen the id is found through the index', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   let store = await openAt(dataDir, { segmentBytes: 4096 });
   const first = await store.append(Array.from({ length: 30 }, (_, i) => ev(i)));
   await store.close();

@@ -7,13 +7,13 @@ import t from 'tap';
 import { join } from 'node:path';
 import type { StoredEvent } from '../../src/event/types';
 import type { QueryFilter } from '../../src/store';
-import { counterId, openAt } from '../helpers/events';
+import { counterId, openAt, scratchDir } from '../helpers/events';
 import { fillStore, filterSet, queryAllPages, readAll, refMatches } from '../helpers/dataset';
 
 const TOTAL = 800;
 
 t.test('queries', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'), { segmentBytes: 64 * 1024 });
+  const store = await openAt(join(scratchDir(), 'data'), { segmentBytes: 64 * 1024 });
   t.teardown(() => store.close());
   await fillStore(store, TOTAL, 11);
   const all = await readAll(store);
@@ -129,7 +129,7 @@ t.test('queries', async (t) => {
 });
 
 t.test('an acknowledged event is visible to a query started right after the acknowledgement', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   const problems: string[] = [];
   let stop = false;
@@ -138,7 +138,7 @@ t.test('an acknowledged event is visible to a query started right after the ackn
   const writers = Array.from({ length: 4 }, async (_, w) => {
     while (!stop) await store.append(Array.from({ length: 10 }, () => ({ event_type: 'hcm.employee.updated', entity_id: `bg-${w}`, actor_id: 'bg', payload: { k: k++ } })));
   });
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 100; i++) {
     const id = counterId(i + 1);
     const entity = `probe-${i % 7}`;
     const [res] = await store.append([{ id, event_type: 'hcm.employee.hired', entity_id: entity, actor_id: `probe-actor-${i}`, payload: { i } }]);
@@ -164,7 +164,7 @@ t.test('an acknowledged event is visible to a query started right after the ackn
 });
 
 t.test('entity queries need both parts of the entity', async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await store.append([
     { event_type: 'hcm.employee.hired', entity_id: 'x-1', actor_id: 'a' },

@@ -8,7 +8,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import type { Store, SubscriptionItem } from '../../src/store';
 import type { QueryFilter } from '../../src/store';
-import { openAt, prng, sleep } from '../helpers/events';
+import { openAt, prng, scratchDir, sleep } from '../helpers/events';
 import { readAll, refMatches } from '../helpers/dataset';
 
 function event(rand: () => number, n: number): Record<string, unknown> {
@@ -62,21 +62,33 @@ async function collect(sub: AsyncGenerator<SubscriptionItem>, lastSeq: () => num
   return out;
 }
 
+/**
+ * Ends the subscriptions of a test: once the writers are done, one last event, whose seq
+ * the consumers are told first, so that none waits for an event that will not come.
+ */
+async function finish(store: Store, setLast: (seq: number) => void): Promise<number> {
+  const last = store.head().seq + 1;
+  setLast(last);
+  const [res] = await store.append([{ event_type: 'finance.employee.closed', entity_id: 'ent-2', actor_id: 'alice' }]);
+  if (res?.seq !== last) throw new Error('finish: another writer is still appending');
+  return last;
+}
+
 function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }
 
 t.test('catch up from a seq, then live, while appends run', { timeout: 60_000 }, async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'), { segmentBytes: 64 * 1024 });
+  const store = await openAt(join(scratchDir(), 'data'), { segmentBytes: 64 * 1024 });
   t.teardown(() => store.close());
   await appendConcurrently(store, 1000, 4, 1);
   let finalHead: number | undefined;
   const sub = store.subscribe({}, { from_seq: 200 });
   const consumer = collect(sub, () => finalHead);
   await appendConcurrently(store, 2000, 8, 2);
-  finalHead = store.head().seq;
+  const last = await finish(store, (s) => (finalHead = s));
   const got = await consumer;
-  t.same(got.seqs, range(200, finalHead), `seqs 200..${finalHead}, each once, in order: no gap and no duplicate across the switch`);
+  t.same(got.seqs, range(200, last), `seqs 200..${last}, each once, in order: no gap and no duplicate across the switch`);
   t.equal(got.markers.filter((m) => m.type === 'caught_up').length >= 1, true, 'a caught_up marker');
   const caughtUp = got.markers.find((m) => m.type === 'caught_up');
   const at = got.markerAt[got.markers.indexOf(caughtUp as Marker)] as number;
@@ -86,11 +98,11 @@ t.test('catch up from a seq, then live, while appends run', { timeout: 60_000 },
 
 t.test('the switch to live, many times over', { timeout: 60_000 }, async (t) => {
   // Subscriptions started at random moments of a busy store: each must see every seq from its start.
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await appendConcurrently(store, 200, 2, 3);
   let finalHead: number | undefined;
-  const writing = appendConcurrently(store, 3000, 6, 4).then(() => void (finalHead = store.head().seq));
+  const writing = appendConcurrently(store, 3000, 6, 4).then(() => finish(store, (s) => (finalHead = s)));
   const subs: Promise<{ from: number; got: Collected }>[] = [];
   for (let i = 0; i < 20; i++) {
     await sleep(5);
@@ -106,7 +118,7 @@ t.test('the switch to live, many times over', { timeout: 60_000 }, async (t) => 
 });
 
 t.test('start at the head', { timeout: 60_000 }, async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await appendConcurrently(store, 100, 2, 5);
   const head = store.head().seq;
@@ -116,14 +128,14 @@ t.test('start at the head', { timeout: 60_000 }, async (t) => {
   let finalHead: number | undefined;
   const consumer = collect(sub, () => finalHead);
   await appendConcurrently(store, 300, 4, 6);
-  finalHead = store.head().seq;
+  const last = await finish(store, (s) => (finalHead = s));
   const got = await consumer;
-  t.same(got.seqs, range(head + 1, finalHead), 'every event acknowledged after the call, nothing from before');
+  t.same(got.seqs, range(head + 1, last), 'every event acknowledged after the call, nothing from before');
   t.equal(got.markers[0]?.type, 'caught_up', 'caught up first');
 });
 
 t.test('an event acknowledged between subscribe() and the first next() is delivered', { timeout: 60_000 }, async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await store.append([{ event_type: 'hcm.employee.hired', entity_id: 'before', actor_id: 'a' }]);
   const sub = store.subscribe();
@@ -137,7 +149,7 @@ t.test('an event acknowledged between subscribe() and the first next() is delive
 });
 
 t.test('filters apply to the catch-up and the live part alike', { timeout: 60_000 }, async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await appendConcurrently(store, 500, 4, 7);
   const filters: QueryFilter[] = [
@@ -149,10 +161,8 @@ t.test('filters apply to the catch-up and the live part alike', { timeout: 60_00
   let finalHead: number | undefined;
   const consumers = filters.map((f) => collect(store.subscribe(f, { from_seq: 100 }), () => finalHead));
   await appendConcurrently(store, 1500, 6, 8);
-  // A last event every filter matches ends each subscription.
-  finalHead = store.head().seq + 1;
-  await store.append([{ event_type: 'finance.employee.closed', entity_id: 'ent-2', actor_id: 'alice' }]);
-  t.equal(store.head().seq, finalHead, 'the last event');
+  // The last event matches every filter and ends each subscription.
+  await finish(store, (s) => (finalHead = s));
   const all = await readAll(store);
   for (const [i, f] of filters.entries()) {
     const got = await consumers[i];
@@ -163,7 +173,7 @@ t.test('filters apply to the catch-up and the live part alike', { timeout: 60_00
 });
 
 t.test('a slow consumer with a tiny queue', { timeout: 60_000 }, async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   await appendConcurrently(store, 50, 1, 9);
   const start = store.head().seq + 1;
@@ -183,9 +193,9 @@ t.test('a slow consumer with a tiny queue', { timeout: 60_000 }, async (t) => {
     if (n % 100 === 0) await sleep(2);
   });
   await appendConcurrently(store, 3000, 8, 11);
-  finalHead = store.head().seq;
+  const last = await finish(store, (s) => (finalHead = s));
   const got = await consumer;
-  t.same(got.seqs, range(start, finalHead), `every one of ${finalHead - start + 1} events exactly once, in order`);
+  t.same(got.seqs, range(start, last), `every one of ${last - start + 1} events exactly once, in order`);
   const kinds = got.markers.map((m) => m.type);
   t.equal(kinds[0], 'fell_behind', 'the stalled subscriber is told it fell behind');
   t.equal(got.markers[0]?.seq, start - 1, 'naming the last seq it had');
@@ -201,7 +211,7 @@ t.test('a slow consumer with a tiny queue', { timeout: 60_000 }, async (t) => {
 });
 
 t.test('closing the store ends its subscriptions', { timeout: 60_000 }, async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   const sub = store.subscribe();
   t.equal((await sub.next()).value?.type, 'caught_up', 'live');
   const pending = sub.next();
@@ -211,7 +221,7 @@ t.test('closing the store ends its subscriptions', { timeout: 60_000 }, async (t
 });
 
 t.test('bad subscribe arguments', { timeout: 60_000 }, async (t) => {
-  const store = await openAt(join(t.testdir(), 'data'));
+  const store = await openAt(join(scratchDir(), 'data'));
   t.teardown(() => store.close());
   t.throws(() => store.subscribe({}, { from_seq: 0 }), { code: 'INVALID_QUERY', field: 'from_seq' }, 'from_seq 0');
   t.throws(() => store.subscribe({ severity: 'loud' as never }), { code: 'INVALID_QUERY', field: 'severity' }, 'a bad filter');

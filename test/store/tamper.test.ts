@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventHash, payloadHash } from '../../src/event';
 import type { StoredEvent } from '../../src/event/types';
-import { openAt } from '../helpers/events';
+import { openAt, scratchDir } from '../helpers/events';
 import { allFrames, readSegment, resealFrame, writeSegment, type FrameInfo } from '../helpers/segments';
 
 const SEGMENT_BYTES = 8192;
@@ -60,7 +60,7 @@ function digest(hex: string): Buffer {
 
 for (const index of ['intact', 'rebuilt'] as const) {
   t.test(`verify names the seq of an edited payload (index ${index})`, async (t) => {
-    const dataDir = join(t.testdir(), 'data');
+    const dataDir = join(scratchDir(), 'data');
     const events = await fixture(dataDir);
     const target = events[22] as StoredEvent; // seq 23, inside a sealed segment
     t.equal(target.payloadJson, '{"amount":10023,"currency":"EUR"}', 'the payload as stored');
@@ -83,7 +83,7 @@ for (const index of ['intact', 'rebuilt'] as const) {
 }
 
 t.test('verify names the seq of an edited field that only event_hash covers', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   const events = await fixture(dataDir);
   const cases: [StoredEvent, string, string][] = [
     [events[40] as StoredEvent, 'auditor-1', 'auditor-9'], // actor_id
@@ -104,7 +104,7 @@ t.test('verify names the seq of an edited field that only event_hash covers', as
 });
 
 t.test('a forger who recomputes the hashes of one event breaks the link to the next', async (t) => {
-  const dataDir = join(t.testdir(), 'data');
+  const dataDir = join(scratchDir(), 'data');
   const events = await fixture(dataDir);
   const target = events[29] as StoredEvent; // seq 30
   const forgedPayload = target.payloadJson.replace('10030', '99999');

@@ -195,16 +195,7 @@ export function serverStream<Req, Res>(
   };
 }
 
-/**
- * Writes one message, honouring backpressure: when grpc-js's buffer is full, waits for
- * 'drain' (or for the call to end). Resolves false when the call has ended.
- */
-export async function writeMessage<Res>(call: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>, message: Res): Promise<boolean> {
-  if (call.cancelled) return false;
-  if (call.write(message)) return true;
-  return waitForDrain(call);
-}
-
+/** Resolves true on 'drain', false when the call ends first (a write-buffer-full wait). */
 export function waitForDrain(call: SurfaceCall): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => () => {

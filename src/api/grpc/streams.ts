@@ -18,8 +18,9 @@ export function streamHandlers(ctx: ServiceContext) {
       const deadline = deadlineMs(call);
       const events = store.read(toQueryFilter(req.filter));
       for await (const ev of events) {
-        // grpc-js has already answered a cancelled call or a passed deadline: stop reading.
-        if (call.cancelled || Date.now() >= deadline) return;
+        // A cancelled call is over; a passed deadline must never look like a complete read.
+        if (call.cancelled) return;
+        if (Date.now() >= deadline) throw new SpineError('DEADLINE_EXCEEDED', "the caller's deadline passed during the read");
         if (!call.write(toEventMsg(ev)) && !(await waitForDrain(call))) return;
       }
     }),

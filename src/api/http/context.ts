@@ -16,6 +16,8 @@ export interface ApiSettings {
   queueLimit: number;
   /** http.sseRetryMs */
   sseRetryMs: number;
+  /** http.sseHistoryBytes: recent bursts each SSE fan-out hub keeps for paused streams. */
+  sseHistoryBytes: number;
   /** http.corsOrigins: exact origins, or '*' for any. */
   corsOrigins: readonly string[] | '*';
   /** http.structuralExcludedDomains */
@@ -71,6 +73,7 @@ export function apiSettings(config: Config): ApiSettings {
     heartbeatMs: config.subscriptions.heartbeatMs,
     queueLimit: config.subscriptions.queueLimit,
     sseRetryMs: config.http.sseRetryMs,
+    sseHistoryBytes: config.http.sseHistoryBytes,
     corsOrigins: parseCorsOrigins(config.http.corsOrigins),
     structuralExcludedDomains: excluded,
   };

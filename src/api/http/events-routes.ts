@@ -60,10 +60,12 @@ export function validateBody(body: unknown, options: EnvelopeOptions): ValidEven
 export function eventRoutes(ctx: ApiContext, envelope: EnvelopeOptions) {
   return {
     async append({ req, res }: RouteContext): Promise<void> {
+      const started = performance.now();
       requireJsonBody(req);
       const store = ctx.store();
       const events = validateBody(await readJson(req, ctx.settings.maxBodyBytes), envelope);
       const results = await store.appendValid(events);
+      ctx.metrics.appendAcknowledged(events.length, (performance.now() - started) / 1000);
       const first = results[0];
       const location: Record<string, string> = results.length === 1 && first !== undefined ? { location: `/api/events/${first.id}` } : {};
       sendJson(res, 201, { results }, location);

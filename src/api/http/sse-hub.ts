@@ -4,31 +4,64 @@
  * written to every stream. Without it, each stream pulls each event through its own
  * subscription: a cost per event and subscriber that a large fan-out cannot afford.
  *
- * No gap, no duplicate: a stream joins only at a position the hub has not broadcast past
- * (everything after it is still to come from the hub, whose own subscription is gapless),
- * and gets from each burst only what lies after its position. A stream whose socket does
- * not keep up (more than SLOW_BYTES waiting in its buffer) is let go: it goes back to a
- * subscription of its own from its position, catching up from the log, and joins again
- * once caught up. So a slow client never holds the hub back and never holds more than
- * SLOW_BYTES plus a burst in memory.
+ * The hub keeps its recent bursts (http.sseHistoryBytes). A stream whose socket is full (more
+ * than PAUSE_BYTES waiting) is skipped and, once its socket drains, fed the bursts it
+ * missed from that history: a briefly slow client costs the hub nothing but the shared
+ * bytes. Only a client that falls further behind than the history reaches is let go: it
+ * gets `fell_behind`, catches up from the log on a subscription of its own, and joins
+ * again once caught up. So a slow client never holds the hub back, and the memory spent on
+ * slow clients is bounded: the history (shared) plus PAUSE_BYTES per stream at most.
+ *
+ * No gap, no duplicate: a stream joins only at a position the history covers (everything
+ * after it is in the history or still to come from the hub's own gapless subscription),
+ * and is written only what lies after its position.
  */
 import type { Logger } from '../../observability';
 import type { QueryFilter, Store, SubscriptionItem } from '../../store';
-import { markerFrame, type FrameCache, type OpenStream } from './sse-output';
+import type { FrameCache, OpenStream } from './sse-output';
 
-/** Bytes waiting in a stream's socket buffer past which the hub lets go of it. */
-export const SLOW_BYTES = 256 * 1024;
+/** Bytes waiting in a stream's socket buffer past which the hub stops writing to it until it drains. */
+export const PAUSE_BYTES = 256 * 1024;
 /** Past this many bytes a burst is broadcast at once rather than at its end. */
 const BURST_BYTES = 256 * 1024;
+
+interface Burst {
+  /** The position before the burst. */
+  from: number;
+  /** The position after it (its last item's seq). */
+  to: number;
+  data: Buffer;
+  /** The position after each frame. */
+  seqs: number[];
+  /** The byte offset of each frame. */
+  offsets: number[];
+}
+
+export interface LiveHubOptions {
+  store: Store;
+  filter: QueryFilter;
+  /** subscriptions.queueLimit, for the hub's own subscription. */
+  queueLimit: number;
+  /** http.sseHistoryBytes */
+  historyBytes: number;
+  cache: FrameCache;
+  logger: Logger;
+  /** Told when the hub stops (no stream left, or its subscription ended). */
+  onStop(hub: LiveHub): void;
+  /** Told when a stream's socket is full and the hub waits for it to drain. */
+  onPause(): void;
+  /** Told when the hub lets go of a stream that fell behind its history. */
+  onFellBehind(): void;
+}
 
 export class LiveHub {
   private readonly streams = new Set<OpenStream>();
   /** Every matching event up to here has been broadcast. */
   private flushed: number;
+  private history: Burst[] = [];
+  private historyBytes = 0;
   private frames: Buffer[] = [];
-  /** The position after each frame of the burst. */
   private seqs: number[] = [];
-  /** The byte offset of each frame in the burst. */
   private offsets: number[] = [];
   private bytes = 0;
   private scheduled = false;
@@ -36,15 +69,9 @@ export class LiveHub {
   private wakeStop: (() => void) | undefined;
 
   constructor(
-    private readonly store: Store,
-    private readonly filter: QueryFilter,
+    private readonly options: LiveHubOptions,
     /** The position it starts after: it broadcasts every matching event after this seq. */
     position: number,
-    private readonly queueLimit: number,
-    private readonly cache: FrameCache,
-    private readonly logger: Logger,
-    /** Told when the hub stops (no stream left, or its subscription ended). */
-    private readonly onStop: (hub: LiveHub) => void,
   ) {
     this.flushed = position;
   }
@@ -55,9 +82,11 @@ export class LiveHub {
 
   /** Takes a stream whose client has everything up to `stream.position`; false if it cannot. */
   join(stream: OpenStream): boolean {
-    if (this.stopped || stream.position < this.flushed) return false;
+    const oldest = this.history[0]?.from ?? this.flushed;
+    if (this.stopped || stream.position < oldest) return false;
     this.streams.add(stream);
     stream.hub = this;
+    this.feed(stream);
     return true;
   }
 
@@ -65,6 +94,8 @@ export class LiveHub {
   leave(stream: OpenStream): void {
     if (!this.streams.delete(stream)) return;
     stream.hub = undefined;
+    if (stream.hubDrain !== undefined) stream.res.off('drain', stream.hubDrain);
+    stream.hubDrain = undefined;
     if (this.streams.size === 0) this.stop();
   }
 
@@ -72,30 +103,31 @@ export class LiveHub {
     if (this.stopped) return;
     this.stopped = true;
     for (const s of [...this.streams]) this.release(s);
-    this.onStop(this);
+    this.options.onStop(this);
     const wake = this.wakeStop;
     this.wakeStop = undefined;
     wake?.();
   }
 
+  /** Runs until stopped; never rejects (a failure lets every stream go on on its own). */
   async run(): Promise<void> {
-    const items = this.store.subscribe(this.filter, { from_seq: this.flushed + 1, queueLimit: this.queueLimit });
-    let started = false;
+    let items: AsyncGenerator<SubscriptionItem> | undefined;
     try {
+      items = this.options.store.subscribe(this.options.filter, { from_seq: this.flushed + 1, queueLimit: this.options.queueLimit });
       for (;;) {
         const next = await this.next(items);
         if (next === undefined || next.done === true) break;
         const item = next.value;
-        if (item.type === 'event') this.add(this.cache.eventFrame(item.event), item.event.seq);
-        else if (started || item.type === 'fell_behind') this.add(markerFrame(item.type, item.seq), item.seq);
-        started = true;
+        // The hub's own caught_up / fell_behind are not its streams' business: it stays
+        // gapless either way (a hub that fell behind reads from the log).
+        if (item.type === 'event') this.add(this.options.cache.eventFrame(item.event), item.event.seq);
       }
       this.broadcast();
     } catch (err) {
-      this.logger.warn('SSE fan-out stopped; its streams go on, each on its own', { err });
+      this.options.logger.warn('SSE fan-out stopped; its streams go on, each on its own', { err });
     } finally {
       this.stop();
-      void items.return(undefined).catch(() => undefined);
+      void items?.return(undefined).catch(() => undefined);
     }
   }
 
@@ -127,29 +159,57 @@ export class LiveHub {
     this.seqs = [];
     this.offsets = [];
     this.bytes = 0;
-    const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes);
     const last = seqs[seqs.length - 1] as number;
-    for (const s of this.streams) {
-      if (!s.writable) {
-        this.release(s);
-        continue;
-      }
-      if (s.position >= last) continue;
-      let i = 0;
-      while ((seqs[i] as number) <= s.position) i++;
-      s.writeNow(i === 0 ? data : data.subarray(offsets[i]), last);
-      if (s.res.writableLength > SLOW_BYTES) this.release(s);
-    }
+    const burst: Burst = { from: this.flushed, to: last, data: frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes), seqs, offsets };
+    this.history.push(burst);
+    this.historyBytes += burst.data.length;
+    while (this.history.length > 1 && this.historyBytes > this.options.historyBytes) this.historyBytes -= (this.history.shift() as Burst).data.length;
     this.flushed = last;
-    if (this.streams.size === 0) this.stop();
+    for (const s of this.streams) if (s.hubDrain === undefined) this.feed(s);
+  }
+
+  /** Writes a stream what it has not had yet, until its socket is full (then again on 'drain'). */
+  private feed(stream: OpenStream): void {
+    while (stream.res.writableLength < PAUSE_BYTES) {
+      if (!stream.writable) return this.release(stream);
+      if (stream.position >= this.flushed) return; // up to date
+      const burst = this.burstAfter(stream.position);
+      if (burst === undefined) {
+        this.options.onFellBehind();
+        return this.release(stream); // behind the history: the log serves it
+      }
+      let i = 0;
+      while ((burst.seqs[i] as number) <= stream.position) i++;
+      stream.writeNow(i === 0 ? burst.data : burst.data.subarray(burst.offsets[i]), burst.to);
+    }
+    if (stream.hubDrain !== undefined) return;
+    this.options.onPause();
+    const drained = (): void => {
+      stream.hubDrain = undefined;
+      if (this.streams.has(stream)) this.feed(stream);
+    };
+    stream.hubDrain = drained;
+    stream.res.once('drain', drained);
+  }
+
+  /** The burst holding the first item after `position`, if the history still has it. */
+  private burstAfter(position: number): Burst | undefined {
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const b = this.history[i] as Burst;
+      if (b.from <= position) return b.to > position ? b : undefined;
+    }
+    return undefined;
   }
 
   /** Lets go of a stream: its loop wakes and goes on with a subscription of its own. */
   private release(stream: OpenStream): void {
     this.streams.delete(stream);
     stream.hub = undefined;
+    if (stream.hubDrain !== undefined) stream.res.off('drain', stream.hubDrain);
+    stream.hubDrain = undefined;
     const wake = stream.wake;
     stream.wake = undefined;
     wake?.();
+    if (this.streams.size === 0) this.stop();
   }
 }

@@ -50,6 +50,8 @@ export class OpenStream {
   wake: (() => void) | undefined;
   /** The fan-out hub writing to this stream, while one does (sse-hub.ts). */
   hub: { leave(stream: OpenStream): void } | undefined;
+  /** The hub waits for this stream's socket to drain (its 'drain' listener). */
+  hubDrain: (() => void) | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private flushing = false;

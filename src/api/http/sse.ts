@@ -19,24 +19,26 @@
  * durable, so this holds across a daemon restart too. Without either, `from_seq` starts
  * the catch-up, and without that the stream starts at the head.
  *
- * Flow control: the next item is taken from the store's subscription only once the last
- * write was accepted (`res.write()` true, or 'drain'), so a slow client holds at most one
- * socket buffer here; the subscription's bounded live queue overflows into `fell_behind`
- * and a read from the log, and appends never wait for a reader. The events of one group
- * commit reach a stream together and are written together (see `write`).
+ * A stream catches up on a store subscription of its own, then joins the live fan-out hub
+ * of its filter (sse-hub.ts), which writes every stream the same bytes and feeds a stream
+ * that paused from its recent history. A stream further behind than that history is let
+ * go: it catches up on its own again (`fell_behind`, then `caught_up`) and rejoins. On its
+ * own, the next item is taken only once the socket took the last writes ('drain'), and the
+ * subscription's bounded live queue overflows into a read from the log. So a slow client
+ * never grows memory without bound and appends never wait for a reader.
  *
  * While the daemon starts or stops, the stream answers 200 with only a retry hint and
  * ends, so EventSource clients come back later: a 503 would make them give up for good.
  */
-import type { ServerResponse } from 'node:http';
 import { SpineError, isSpineError } from '../../errors';
-import type { StoredEvent } from '../../event';
-import type { SubscriptionItem } from '../../store';
+import type { QueryFilter, Store, SubscriptionItem } from '../../store';
+import type { Counter } from '../../observability';
 import type { ApiContext } from './context';
-import { eventJson } from './event-json';
 import { FILTER_PARAMS, QueryParams } from './query-params';
 import { errorBody } from './respond';
 import type { RouteContext } from './router';
+import { LiveHub } from './sse-hub';
+import { FrameCache, OpenStream, markerFrame } from './sse-output';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -45,35 +47,6 @@ const SSE_HEADERS = {
 };
 
 const STREAM_FILTERS = FILTER_PARAMS.filter((p) => p !== 'from_seq' && p !== 'to_seq');
-
-/**
- * Recent events' messages, serialized and UTF-8 encoded once however many streams carry
- * them: a ring indexed by seq (an event never changes, so within one store its seq names
- * its message). Live streams and streams catching up from the log (fresh objects each)
- * share it. At most FRAME_RING × FRAME_CACHE_MAX_BYTES (32 MiB); larger ones are not kept.
- */
-const FRAME_RING = 4096;
-const FRAME_CACHE_MAX_BYTES = 8 * 1024;
-
-class FrameCache {
-  private readonly seqs = new Float64Array(FRAME_RING);
-  private readonly frames: (Buffer | undefined)[] = new Array<Buffer | undefined>(FRAME_RING);
-
-  eventFrame(ev: StoredEvent): Buffer {
-    const slot = ev.seq % FRAME_RING;
-    if (this.seqs[slot] === ev.seq) return this.frames[slot] as Buffer;
-    const frame = Buffer.from(`id: ${ev.seq}\nevent: event\ndata: ${eventJson(ev)}\n\n`);
-    if (frame.length <= FRAME_CACHE_MAX_BYTES) {
-      this.seqs[slot] = ev.seq;
-      this.frames[slot] = frame;
-    }
-    return frame;
-  }
-}
-
-function markerFrame(name: 'caught_up' | 'fell_behind', seq: number): Buffer {
-  return Buffer.from(`id: ${seq}\nevent: ${name}\ndata: {"seq":${seq}}\n\n`);
-}
 
 /** The resume position: Last-Event-ID (header first, then the query parameter), if any. */
 function lastEventId(header: string | string[] | undefined, params: QueryParams): number | undefined {
@@ -85,29 +58,21 @@ function lastEventId(header: string | string[] | undefined, params: QueryParams)
   return params.integer('lastEventId', 0);
 }
 
-interface OpenStream {
-  res: ServerResponse;
-  /** Wakes the stream's loop so it ends. */
-  wake: (() => void) | undefined;
-  stopped: boolean;
-  /** Messages not written yet: they leave together once the current burst is done. */
-  pending: Buffer[];
-  pendingBytes: number;
-  /** A flush of `pending` is scheduled. */
-  flushing: boolean;
-  /** Something was written since the last heartbeat tick. */
-  wrote: boolean;
-}
-
-/** Past this many bytes a burst is written at once rather than at its end. */
-const FLUSH_BYTES = 64 * 1024;
-
 export class SseStreams {
   private readonly open = new Set<OpenStream>();
+  private readonly hubs = new Map<string, LiveHub>();
   private readonly frames = new FrameCache();
   private closing = false;
+  private readonly paused: Counter;
+  private readonly fellBehind: Counter;
 
-  constructor(private readonly ctx: ApiContext) {}
+  constructor(private readonly ctx: ApiContext) {
+    const r = ctx.metrics.registry;
+    r.gauge('eventspine_sse_streams', 'Open SSE streams (GET /api/events/stream).', [], () => this.open.size);
+    r.gauge('eventspine_sse_fanout_hubs', 'SSE fan-out hubs: one per distinct filter of live streams.', [], () => this.hubs.size);
+    this.paused = r.counter('eventspine_sse_paused_total', 'Times the SSE fan-out skipped a stream whose socket was full, to feed it from its history once drained.');
+    this.fellBehind = r.counter('eventspine_sse_fell_behind_total', 'SSE streams that fell further behind than the fan-out history and caught up from the log.');
+  }
 
   get size(): number {
     return this.open.size;
@@ -116,6 +81,7 @@ export class SseStreams {
   /** Shutdown: ends every open stream now (clients reconnect with Last-Event-ID). */
   closeAll(): void {
     this.closing = true;
+    for (const hub of [...this.hubs.values()]) hub.stop();
     for (const s of this.open) this.finish(s, ': the daemon is shutting down; reconnect with Last-Event-ID\n\n');
   }
 
@@ -140,9 +106,9 @@ export class SseStreams {
     }
     const store = this.ctx.store();
     // Checks the filter before anything is sent: a bad one is a plain 400.
-    const items = store.subscribe(filter, { ...(start === undefined ? {} : { from_seq: start }), queueLimit });
+    let items: AsyncGenerator<SubscriptionItem> | undefined = store.subscribe(filter, { ...(start === undefined ? {} : { from_seq: start }), queueLimit });
 
-    const stream: OpenStream = { res, wake: undefined, stopped: false, pending: [], pendingBytes: 0, flushing: false, wrote: true };
+    const stream = new OpenStream(res, start === undefined ? store.head().seq : start - 1);
     this.open.add(stream);
     const stop = (): void => this.stop(stream);
     res.once('close', stop);
@@ -156,22 +122,45 @@ export class SseStreams {
       if (!stream.wrote && !res.writableNeedDrain) res.write(`: heartbeat ${store.head().seq}\n\n`);
       stream.wrote = false;
     }, heartbeatMs);
+    const hubKey = JSON.stringify(filter);
     try {
-      for (;;) {
-        if (res.writableNeedDrain) await this.drained(stream);
-        const next = await this.next(stream, items);
-        if (next === undefined || next.done === true) break;
-        const item = next.value;
-        let last = false;
-        if (item.type === 'event') {
-          if (toSeq !== undefined && item.event.seq > toSeq) break;
-          this.write(stream, this.frames.eventFrame(item.event));
-        } else {
-          live = item.type === 'caught_up';
-          last = live && toSeq !== undefined && item.seq >= toSeq;
-          this.write(stream, markerFrame(item.type, item.seq));
+      while (items !== undefined) {
+        let joined = false;
+        try {
+          for (;;) {
+            if (res.writableNeedDrain) await this.drained(stream);
+            const next = await this.next(stream, items);
+            if (next === undefined || next.done === true) break;
+            const item = next.value;
+            if (item.type === 'event') {
+              if (toSeq !== undefined && item.event.seq > toSeq) break;
+              stream.queue(this.frames.eventFrame(item.event), item.event.seq);
+              continue;
+            }
+            live = item.type === 'caught_up';
+            stream.queue(markerFrame(item.type, item.seq), item.seq);
+            if (live && toSeq !== undefined && item.seq >= toSeq) break;
+            if (live && toSeq === undefined && this.joinHub(hubKey, filter, store, stream)) {
+              joined = true;
+              break;
+            }
+          }
+        } finally {
+          // A subscription waiting for live events finishes its return() once it wakes
+          // (the next matching event, or the store closing); never wait for that here.
+          void items.return(undefined).catch(() => undefined);
+          items = undefined;
         }
-        if (last || stream.stopped) break;
+        if (!joined) break;
+        // On the hub until it lets go (too slow) or the stream stops.
+        await new Promise<void>((resolve) => {
+          if (stream.hub === undefined || stream.stopped) resolve();
+          else stream.wake = resolve;
+        });
+        if (stream.stopped || this.closing) break;
+        live = false;
+        stream.queue(markerFrame('fell_behind', stream.position), stream.position);
+        items = store.subscribe(filter, { from_seq: stream.position + 1, queueLimit });
       }
       this.finish(stream, '');
     } catch (err) {
@@ -182,11 +171,39 @@ export class SseStreams {
       clearInterval(heartbeat);
       res.off('close', stop);
       this.stop(stream);
-      // A subscription waiting for live events finishes its return() once it wakes (the
-      // next matching event, or the store closing); never wait for that here.
-      void items.return(undefined).catch(() => undefined);
     }
   };
+
+  /** Hands a caught-up stream to its filter's hub (made on demand); false if it cannot join. */
+  private joinHub(key: string, filter: QueryFilter, store: Store, stream: OpenStream): boolean {
+    if (this.closing) return false;
+    stream.flush(); // what it has so far goes out before the hub's bytes
+    let hub = this.hubs.get(key);
+    if (hub === undefined) {
+      const made = new LiveHub(
+        {
+          store,
+          filter,
+          queueLimit: this.ctx.settings.queueLimit,
+          historyBytes: this.ctx.settings.sseHistoryBytes,
+          cache: this.frames,
+          logger: this.ctx.logger,
+          onStop: (h) => {
+            if (this.hubs.get(key) === h) this.hubs.delete(key);
+          },
+          onPause: () => this.paused.inc(),
+          onFellBehind: () => this.fellBehind.inc(),
+        },
+        stream.position,
+      );
+      this.hubs.set(key, made);
+      hub = made;
+      if (!hub.join(stream)) return false;
+      void made.run();
+      return true;
+    }
+    return hub.join(stream);
+  }
 
   /** The next subscription item, or undefined once the stream is to stop. */
   private next(stream: OpenStream, items: AsyncGenerator<SubscriptionItem>): Promise<IteratorResult<SubscriptionItem> | undefined> {
@@ -195,35 +212,6 @@ export class SseStreams {
       stream.wake = () => resolve(undefined);
       items.next().then(resolve, reject);
     });
-  }
-
-  /**
-   * Queues a message. The events of one group commit reach the stream in one burst of
-   * microtasks: they leave as one write (process.nextTick runs after the burst), not one
-   * write, chunk and system call per event and subscriber.
-   */
-  private write(stream: OpenStream, frame: Buffer): void {
-    stream.pending.push(frame);
-    stream.pendingBytes += frame.length;
-    stream.wrote = true;
-    if (stream.pendingBytes >= FLUSH_BYTES) this.flush(stream);
-    else if (!stream.flushing) {
-      stream.flushing = true;
-      process.nextTick(() => this.flush(stream));
-    }
-  }
-
-  private flush(stream: OpenStream): void {
-    stream.flushing = false;
-    const bytes = this.takePending(stream);
-    if (bytes.length > 0 && !stream.res.writableEnded && !stream.res.destroyed) stream.res.write(bytes);
-  }
-
-  private takePending(stream: OpenStream): Buffer {
-    const { pending, pendingBytes } = stream;
-    stream.pending = [];
-    stream.pendingBytes = 0;
-    return pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
   }
 
   private drained(stream: OpenStream): Promise<void> {
@@ -240,14 +228,14 @@ export class SseStreams {
   }
 
   private finish(stream: OpenStream, lastWords: string): void {
-    const bytes = this.takePending(stream);
-    if (!stream.res.writableEnded && !stream.res.destroyed) stream.res.end(Buffer.concat([bytes, Buffer.from(lastWords)]));
+    stream.end(lastWords);
     this.stop(stream);
   }
 
   private stop(stream: OpenStream): void {
     stream.stopped = true;
     this.open.delete(stream);
+    stream.hub?.leave(stream);
     const wake = stream.wake;
     stream.wake = undefined;
     wake?.();

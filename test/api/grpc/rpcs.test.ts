@@ -329,33 +329,35 @@ t.test('the EventSpine service, end to end', async (t) => {
     watch.cancel();
   });
 
-  await t.test('server reflection lists the services and describes them', async (t) => {
-    const reflectionProto = join(REPO_ROOT, 'node_modules', '@grpc', 'reflection', 'build', 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto');
-    const def = protoLoader.loadSync(reflectionProto, { keepCase: true, longs: Number, defaults: false, oneofs: true });
-    const Reflection = (grpc.loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } }).grpc.reflection.v1.ServerReflection;
-    const client = new Reflection(daemon.grpcAddress, grpc.credentials.createInsecure());
-    t.teardown(() => client.close());
-    const ask = (request: Msg): Promise<Msg> =>
-      new Promise((resolve, reject) => {
-        const call = (client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<Msg, Msg> }).ServerReflectionInfo();
-        call.once('data', (m: Msg) => {
-          resolve(m);
-          call.end();
+  await t.test('server reflection (v1 and v1alpha) lists the services and describes them', async (t) => {
+    for (const version of ['v1', 'v1alpha']) {
+      const reflectionProto = join(REPO_ROOT, 'node_modules', '@grpc', 'reflection', 'build', 'proto', 'grpc', 'reflection', version, 'reflection.proto');
+      const def = protoLoader.loadSync(reflectionProto, { keepCase: true, longs: Number, defaults: false, oneofs: true });
+      const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { reflection: Record<string, { ServerReflection: grpc.ServiceClientConstructor }> } };
+      const Reflection = (pkg.grpc.reflection[version] as { ServerReflection: grpc.ServiceClientConstructor }).ServerReflection;
+      const client = new Reflection(daemon.grpcAddress, grpc.credentials.createInsecure());
+      t.teardown(() => client.close());
+      const ask = (request: Msg): Promise<Msg> =>
+        new Promise((resolve, reject) => {
+          const call = (client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<Msg, Msg> }).ServerReflectionInfo();
+          call.once('data', (m: Msg) => {
+            resolve(m);
+            call.end();
+          });
+          call.once('error', reject);
+          call.write(request);
         });
-        call.once('error', reject);
-        call.write(request);
-      });
-    const list = await ask({ list_services: '' });
-    const names = ((list.list_services_response as Msg).service as Msg[]).map((s) => s.name);
-    t.ok(names.includes('eventspine.v1.EventSpine'), `listed: ${names.join(', ')}`);
-    t.ok(names.includes('grpc.health.v1.Health'));
-    const file = await ask({ file_containing_symbol: 'eventspine.v1.EventSpine' });
-    const protos = (file.file_descriptor_response as { file_descriptor_proto: Buffer[] }).file_descriptor_proto;
-    t.ok(protos.length >= 1, 'file descriptors for the service');
-    t.ok(
-      protos.some((b) => b.toString('latin1').includes('AppendStream')),
-      'describing AppendStream',
-    );
+      const list = await ask({ list_services: '' });
+      const names = ((list.list_services_response as Msg).service as Msg[]).map((s) => s.name);
+      t.ok(names.includes('eventspine.v1.EventSpine'), `${version} lists: ${names.join(', ')}`);
+      t.ok(names.includes('grpc.health.v1.Health'));
+      const file = await ask({ file_containing_symbol: 'eventspine.v1.EventSpine' });
+      const protos = (file.file_descriptor_response as { file_descriptor_proto: Buffer[] }).file_descriptor_proto;
+      t.ok(
+        protos.some((b) => b.toString('latin1').includes('AppendStream')),
+        `${version}: the file descriptor describing AppendStream`,
+      );
+    }
   });
 
   await t.test('the HTTP listener: /healthz, /readyz, /metrics, unknown paths', async (t) => {

@@ -21,8 +21,10 @@ async function appendMany(api: HttpApi, n: number, over: Json = {}): Promise<num
 }
 
 t.test('SSE: live, resume, heartbeats, to_seq, shutdown', async (t) => {
-  // A small live queue, so that the slow client below overflows it.
-  const daemon = await startDaemon(t, { env: { EVENT_SPINE_SUBSCRIPTIONS_HEARTBEAT_MS: '150', EVENT_SPINE_HTTP_SSE_RETRY_MS: '300', EVENT_SPINE_SUBSCRIPTIONS_QUEUE_LIMIT: '50' } });
+  // A small live queue and fan-out history, so that the stalled clients below outrun both.
+  const daemon = await startDaemon(t, {
+    env: { EVENT_SPINE_SUBSCRIPTIONS_HEARTBEAT_MS: '150', EVENT_SPINE_HTTP_SSE_RETRY_MS: '300', EVENT_SPINE_SUBSCRIPTIONS_QUEUE_LIMIT: '50', EVENT_SPINE_HTTP_SSE_HISTORY_BYTES: String(1024 * 1024) },
+  });
   const api = await httpApi(t, daemon.httpAddress);
   const stream = `${api.base}/api/events/stream`;
 
@@ -117,6 +119,40 @@ t.test('SSE: live, resume, heartbeats, to_seq, shutdown', async (t) => {
     t.same(delivered, appended, 'every event once, in order, across the fall-back to the log');
     t.ok(messages.some((m) => m.event === 'fell_behind'), 'fell_behind told the client it was served from the log');
     t.comment(`markers: ${messages.filter((m) => m.event !== 'event').map((m) => `${m.event}@${m.id}`).join(' ')}`);
+  });
+
+  t.test('fan-out: many streams on one filter, joining mid-flight, one of them stalled', async (t) => {
+    const [host, port] = daemon.httpAddress.split(':');
+    const stalled = await new Promise<import('node:http').IncomingMessage>((resolve) => get({ host, port: Number(port), path: '/api/events/stream', headers: { accept: 'text/event-stream' } }, resolve));
+    stalled.pause();
+    const followers: { from: number; f: ReturnType<typeof follow> }[] = [];
+    const pad = 'y'.repeat(8000); // ~8 MB in all: more than the stalled socket's buffers hold
+    for (let round = 0; round < 12; round++) {
+      const from = Number((await api.get('/api/head')).json.seq) + 1;
+      followers.push({ from, f: follow(t, `${stream}?from_seq=${from}`) });
+      // Batches under the live queue's limit (50): the fan-out path, not only log reads.
+      await Promise.all([appendMany(api, 40, { payload: { pad, round } }), appendMany(api, 40, { payload: { pad, round } })]);
+    }
+    const head = Number((await api.get('/api/head')).json.seq);
+    for (const { from, f } of followers) {
+      await f.until(() => f.events.length >= head - from + 1, `events ${from}..${head}`);
+      await sleep(50);
+      t.same(seqs(f.events), range(from, head), `from_seq=${from}: every event once, in order`);
+      f.close();
+    }
+    let body = '';
+    stalled.setEncoding('utf8').on('data', (c: string) => (body += c));
+    stalled.resume();
+    const deadline = Date.now() + 20_000;
+    while (!body.includes(`\nid: ${head}\nevent: event\n`) && Date.now() < deadline) await sleep(20);
+    stalled.destroy();
+    const delivered = parseMessages(body).filter((m) => m.event === 'event').map((m) => Number(m.id));
+    t.same(delivered, range(delivered[0] ?? 0, head), 'the stalled stream lost nothing once it read again');
+    t.ok(parseMessages(body).some((m) => m.event === 'fell_behind'), 'it was let go and caught up from the log');
+    const metrics = (await api.get('/metrics')).text;
+    t.match(metrics, /^eventspine_sse_paused_total [1-9]/m, 'the fan-out paused the stalled stream first');
+    t.match(metrics, /^eventspine_sse_fell_behind_total [1-9]/m, 'then let it go to the log');
+    t.match(metrics, /^eventspine_sse_streams \d+/m);
   });
 
   t.test('SIGTERM ends open streams cleanly', async (t) => {
