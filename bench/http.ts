@@ -166,6 +166,10 @@ interface FanoutReport {
   rate_lost_pct: number;
   /** CPU seconds the subscribers' process used while the events were appended and drained. */
   subscribers_cpu_s: number;
+  /** From /metrics: streams the fan-out skipped while their socket was full, then fed from its history. */
+  fanout_pauses: number;
+  /** From /metrics: streams that fell further behind than the history and caught up from the log. */
+  fanout_fell_behind: number;
   /** Daemon CPU per event delivered to one subscriber, beyond the appends' own cost. */
   daemon_cpu_us_per_delivery: number;
 }
@@ -187,6 +191,8 @@ async function fanout(d: Daemon): Promise<FanoutReport> {
   const subscribersCpu = round(cpuSeconds(child.pid) - childCpu0);
   await stopChild(child, 'SIGTERM', 5_000);
   const delivery = JSON.parse(String(result.value)) as SseFanoutResult;
+  const metrics = await (await fetch(`http://${d.http}/metrics`)).text();
+  const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
   const extraCpu = withSubscribers.daemon_cpu_s - (alone.daemon_cpu_s * withSubscribers.events) / alone.events;
   return {
     alone,
@@ -194,6 +200,8 @@ async function fanout(d: Daemon): Promise<FanoutReport> {
     delivery,
     rate_lost_pct: round(100 * (1 - withSubscribers.events_per_s / alone.events_per_s), 1),
     subscribers_cpu_s: subscribersCpu,
+    fanout_pauses: metric('eventspine_sse_paused_total'),
+    fanout_fell_behind: metric('eventspine_sse_fell_behind_total'),
     daemon_cpu_us_per_delivery: round((1e6 * extraCpu) / Math.max(1, delivery.delivered), 2),
   };
 }
@@ -232,7 +240,7 @@ async function main(): Promise<void> {
   console.log(`  daemon CPU per delivery (one event to one subscriber): ${fan.daemon_cpu_us_per_delivery} µs; the subscribers' process used ${fan.subscribers_cpu_s} s of CPU`);
   console.log(`  append rate lost to fan-out: ${fan.rate_lost_pct}% (target < 10%)`);
   console.log(
-    `  delivery: ${fan.delivery.delivered} of ${fan.delivery.expected * fan.delivery.subscribers} (${fan.delivery.complete_subscribers}/${fan.delivery.subscribers} subscribers complete), lag p50 ${fan.delivery.lag_p50_ms} ms, p99 ${fan.delivery.lag_p99_ms} ms, max ${fan.delivery.lag_max_ms} ms, fell_behind ${fan.delivery.fell_behind}, drained ${fan.delivery.drain_ms} ms after the last append`,
+    `  delivery: ${fan.delivery.delivered} of ${fan.delivery.expected * fan.delivery.subscribers} (${fan.delivery.complete_subscribers}/${fan.delivery.subscribers} subscribers complete), lag p50 ${fan.delivery.lag_p50_ms} ms, p99 ${fan.delivery.lag_p99_ms} ms, max ${fan.delivery.lag_max_ms} ms, fell_behind ${fan.delivery.fell_behind} (fan-out pauses ${fan.fanout_pauses}, let go to the log ${fan.fanout_fell_behind}), drained ${fan.delivery.drain_ms} ms after the last append`,
   );
   if (out !== undefined) {
     writeFileSync(out, JSON.stringify({ conditions: cond, post_throughput: throughput, sse_fanout: fan }, null, 2) + '\n');
