@@ -65,6 +65,7 @@ export class Daemon {
     let daemon: Daemon | undefined;
     const metrics = new SpineMetrics({
       headSeq: () => store?.head().seq,
+      indexLagEvents: () => store?.indexLag(),
       ready: () => daemon !== undefined && !daemon.shuttingDown,
     });
     logger.info('starting', { version: packageVersion(), pid: process.pid, node: process.version, dataDir: resolve(config.dataDir), durability: config.durability, configFile: loaded.configFile });

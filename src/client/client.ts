@@ -201,7 +201,7 @@ export class EventSpineClient {
   }
 
   /**
-   * Catches up from `fromSeq` (default: only events acknowledged after this call), then
+   * Catches up from `fromSeq` (default: only events after the head as of this call), then
    * follows live. Survives reconnects and daemon restarts: it resumes from the last seq
    * seen + 1, so every event arrives exactly once, in order, with no gap. Ends when
    * `filter.to_seq` is passed, when `signal` aborts, when the loop breaks, or on close().
@@ -209,18 +209,20 @@ export class EventSpineClient {
   subscribe(filter?: Filter, options?: SubscribeOptions & { markers?: false }): AsyncGenerator<SpineEvent>;
   subscribe(filter: Filter | undefined, options: SubscribeOptions & { markers: true }): AsyncGenerator<SubscriptionItem>;
   subscribe(filter: Filter = {}, options: SubscribeOptions = {}): AsyncGenerator<SpineEvent | SubscriptionItem> {
-    return options.markers === true ? this.subscription(filter, options) : this.subscriptionEvents(filter, options);
-  }
-
-  private async *subscriptionEvents(filter: Filter, options: SubscribeOptions): AsyncGenerator<SpineEvent> {
-    for await (const item of this.subscription(filter, options)) if (item.type === 'event') yield item.event;
-  }
-
-  private async *subscription(filter: Filter, options: SubscribeOptions): AsyncGenerator<SubscriptionItem> {
     this.assertOpen('subscribe');
-    // Without fromSeq, fix the start now: "after this call" must still hold after a
-    // reconnect, so the position is the head as of now, not as of some later resubscribe.
-    const fromSeq = options.fromSeq ?? (await this.head()).seq + 1;
+    // Without fromSeq the start is the head when this call is made (asked now, not at the
+    // first next(), which may come much later), and it stays fixed across reconnects.
+    const start = options.fromSeq !== undefined ? Promise.resolve(options.fromSeq) : this.head().then((h) => h.seq + 1);
+    start.catch(() => undefined); // reported by the iteration; never an unhandled rejection
+    return options.markers === true ? this.subscription(filter, options, start) : this.subscriptionEvents(filter, options, start);
+  }
+
+  private async *subscriptionEvents(filter: Filter, options: SubscribeOptions, start: Promise<number>): AsyncGenerator<SpineEvent> {
+    for await (const item of this.subscription(filter, options, start)) if (item.type === 'event') yield item.event;
+  }
+
+  private async *subscription(filter: Filter, options: SubscribeOptions, start: Promise<number>): AsyncGenerator<SubscriptionItem> {
+    const fromSeq = await start;
     const base = encodeFilter(filter);
     const signal = this.callerSignal(options.signal);
     try {

@@ -231,7 +231,12 @@ export class Operations {
     const after = options.after_seq ?? 0;
     if (!Number.isSafeInteger(after) || after < 0) throw new SpineError('INVALID_REQUEST', 'after_seq: must be an integer ≥ 0', { field: 'after_seq' });
     if (view.status !== 'running' && view.last_seq <= after) return;
-    const subscription = this.store.subscribe(operationFilter(view.id), { from_seq: after + 1, ...(options.queueLimit === undefined ? {} : { queueLimit: options.queueLimit }) });
+    const detach = new AbortController();
+    const subscription = this.store.subscribe(operationFilter(view.id), {
+      from_seq: after + 1,
+      signal: detach.signal,
+      ...(options.queueLimit === undefined ? {} : { queueLimit: options.queueLimit }),
+    });
     let delivered = after;
     const aborted = abortPromise(options.signal);
     try {
@@ -255,7 +260,8 @@ export class Operations {
       }
     } finally {
       aborted.dispose();
-      // A subscription waiting for live events finishes its return() when it next wakes.
+      // Wake a subscription waiting for live events so it detaches now.
+      detach.abort();
       void subscription.return(undefined).catch(() => undefined);
     }
   }

@@ -375,6 +375,14 @@ export class Store {
     return { seq: h?.seq ?? 0, event_hash: h?.event_hash ?? GENESIS_HASH, timestamp: h?.timestamp };
   }
 
+  /**
+   * Events durable in the log but not yet indexed (and so not yet acknowledged): near 0
+   * normally; it grows when the index cannot keep up or cannot write.
+   */
+  indexLag(): number {
+    return (this.log.head?.seq ?? 0) - this.head().seq;
+  }
+
   /** One event by id, or undefined. */
   async get(id: string): Promise<StoredEvent | undefined> {
     this.assertOpen();

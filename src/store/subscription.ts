@@ -84,6 +84,12 @@ export interface SubscribeOptions {
   from_seq?: number;
   /** The bound of the live queue in events. */
   queueLimit?: number;
+  /**
+   * Ends the subscription, also while it waits for a new event: `return()` on a generator
+   * waits behind its pending `next()`, so an idle subscriber could not otherwise be
+   * detached until the next matching event arrived.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -99,7 +105,9 @@ export function subscription(
   // The start is fixed by the call, not by the first next(): a generator body runs only
   // then, and an event acknowledged in between would be neither caught up nor live.
   const from = options.from_seq ?? source.ackedSeq() + 1;
-  return follow(source, filter, from, options.queueLimit ?? 10_000, closed);
+  const signal = options.signal;
+  const ended = signal === undefined ? closed : () => closed() || signal.aborted;
+  return follow(source, filter, from, options.queueLimit ?? 10_000, ended, signal);
 }
 
 async function* follow(
@@ -108,6 +116,7 @@ async function* follow(
   from: number,
   limit: number,
   closed: () => boolean,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<SubscriptionItem> {
   let next = from;
   for (;;) {
@@ -121,6 +130,8 @@ async function* follow(
     // Synchronously after the check above: no acknowledgement can fall in between.
     const listener = new LiveListener(filter, limit);
     source.attach(listener);
+    const abort = (): void => listener.end();
+    signal?.addEventListener('abort', abort, { once: true });
     try {
       yield { type: 'caught_up', seq: next - 1 };
       for (;;) {
@@ -139,6 +150,7 @@ async function* follow(
         }
       }
     } finally {
+      signal?.removeEventListener('abort', abort);
       source.detach(listener);
     }
   }

@@ -127,6 +127,14 @@ t.test('subscribe: catch up from a seq, then live, with markers on request', { t
   t.ok(heartbeats.length > 0, `heartbeats while idle (${heartbeats.length})`);
   t.ok(heartbeats.every((x) => x.type === 'heartbeat' && x.seq <= 8), 'each naming a resume point already delivered');
 
+  // The start of a subscription without fromSeq is fixed by the call, not by the first next().
+  const early = spine.subscribe({});
+  await spine.head(); // answered after the subscription's own head request
+  const emitted = await spine.emit(employeeEvent(20));
+  const first = await within(10_000, 'the early subscription', early.next());
+  t.equal(first.value?.seq, emitted.seq, 'an event emitted between subscribe() and the first next() is delivered');
+  await early.return(undefined);
+
   // to_seq ends the iteration by itself.
   const bounded: number[] = [];
   for await (const ev of spine.subscribe({ to_seq: 4 }, { fromSeq: 2 })) bounded.push(ev.seq);

@@ -85,9 +85,11 @@ class Waker {
 
 async function subscribe(ctx: ServiceContext, req: SubscribeRequestMsg, call: grpc.ServerWritableStream<SubscribeRequestMsg | Malformed, SubscribeResponseMsg>): Promise<void> {
   const { store, settings } = ctx;
+  const detach = new AbortController();
   const iterator = store.subscribe(toQueryFilter(req.filter), {
     ...(req.from_seq === undefined ? {} : { from_seq: req.from_seq }),
     queueLimit: settings.queueLimit,
+    signal: detach.signal,
   });
 
   const waker = new Waker();
@@ -149,8 +151,9 @@ async function subscribe(ctx: ServiceContext, req: SubscribeRequestMsg, call: gr
     untrack();
     call.off('cancelled', onCancel);
     ctx.metrics.subscribers.dec();
-    // An iterator waiting for live events finishes its return() once it wakes (the next
-    // matching event, or the store closing); never wait for that here.
+    // Wake an iterator waiting for live events so that it detaches now, not at the next
+    // matching event; its return() then completes.
+    detach.abort();
     void iterator.return(undefined).catch(() => undefined);
   }
   if (shuttingDown && !call.cancelled) {

@@ -24,6 +24,8 @@ import type { FrameCache, OpenStream } from './sse-output';
 export const PAUSE_BYTES = 256 * 1024;
 /** Past this many bytes a burst is broadcast at once rather than at its end. */
 const BURST_BYTES = 256 * 1024;
+/** Events the hub takes in a row before it lets the event loop turn. */
+const YIELD_EVERY = 1024;
 
 interface Burst {
   /** The position before the burst. */
@@ -112,6 +114,7 @@ export class LiveHub {
   /** Runs until stopped; never rejects (a failure lets every stream go on on its own). */
   async run(): Promise<void> {
     let items: AsyncGenerator<SubscriptionItem> | undefined;
+    let pulled = 0;
     try {
       items = this.options.store.subscribe(this.options.filter, { from_seq: this.flushed + 1, queueLimit: this.options.queueLimit });
       for (;;) {
@@ -120,7 +123,11 @@ export class LiveHub {
         const item = next.value;
         // The hub's own caught_up / fell_behind are not its streams' business: it stays
         // gapless either way (a hub that fell behind reads from the log).
-        if (item.type === 'event') this.add(this.options.cache.eventFrame(item.event), item.event.seq);
+        if (item.type === 'event') {
+          this.add(this.options.cache.eventFrame(item.event), item.event.seq);
+          // While the hub reads from the log (it fell behind), let other work in now and then.
+          if (++pulled % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       }
       this.broadcast();
     } catch (err) {

@@ -47,6 +47,8 @@ const SSE_HEADERS = {
 };
 
 const STREAM_FILTERS = FILTER_PARAMS.filter((p) => p !== 'from_seq' && p !== 'to_seq');
+/** Events a stream takes in a row before it lets the event loop turn. */
+const YIELD_EVERY = 256;
 
 /** The resume position: Last-Event-ID (header first, then the query parameter), if any. */
 function lastEventId(header: string | string[] | undefined, params: QueryParams): number | undefined {
@@ -94,6 +96,11 @@ export class SseStreams {
     const start = resumeAfter !== undefined ? resumeAfter + 1 : fromSeq;
     const { sseRetryMs, heartbeatMs, queueLimit } = this.ctx.settings;
 
+    if (req.method === 'HEAD') {
+      res.writeHead(200, SSE_HEADERS);
+      res.end();
+      return;
+    }
     if (this.closing || !this.ctx.ready()) {
       res.writeHead(200, SSE_HEADERS);
       res.end(`retry: ${sseRetryMs}\n: the daemon is ${this.closing ? 'shutting down' : 'starting'}; reconnect in ${sseRetryMs} ms\n\n`);
@@ -123,6 +130,7 @@ export class SseStreams {
       stream.wrote = false;
     }, heartbeatMs);
     const hubKey = JSON.stringify(filter);
+    let pulled = 0;
     try {
       while (items !== undefined) {
         let joined = false;
@@ -135,6 +143,9 @@ export class SseStreams {
             if (item.type === 'event') {
               if (toSeq !== undefined && item.event.seq > toSeq) break;
               stream.queue(this.frames.eventFrame(item.event), item.event.seq);
+              // A long catch-up whose socket keeps taking bytes would otherwise run as one
+              // chain of microtasks: let appends and other requests in now and then.
+              if (++pulled % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
               continue;
             }
             live = item.type === 'caught_up';
