@@ -170,6 +170,8 @@ interface FanoutReport {
   fanout_pauses: number;
   /** From /metrics: streams that fell further behind than the history and caught up from the log. */
   fanout_fell_behind: number;
+  /** From /metrics: the daemon's resident memory once the fan-out drained. */
+  daemon_rss_mb: number;
   /** Daemon CPU per event delivered to one subscriber, beyond the appends' own cost. */
   daemon_cpu_us_per_delivery: number;
 }
@@ -202,6 +204,7 @@ async function fanout(d: Daemon): Promise<FanoutReport> {
     subscribers_cpu_s: subscribersCpu,
     fanout_pauses: metric('eventspine_sse_paused_total'),
     fanout_fell_behind: metric('eventspine_sse_fell_behind_total'),
+    daemon_rss_mb: round(metric('process_resident_memory_bytes') / 1024 / 1024, 1),
     daemon_cpu_us_per_delivery: round((1e6 * extraCpu) / Math.max(1, delivery.delivered), 2),
   };
 }
@@ -237,7 +240,7 @@ async function main(): Promise<void> {
   const phase = (r: PacedResult): string => `${r.events_per_s} events/s appended, append p50 ${r.append_p50_ms} ms, p99 ${r.append_p99_ms} ms, daemon CPU ${r.daemon_cpu_s} s, load average ${r.load_average}`;
   console.log(`  no subscriber:     ${phase(fan.alone)}`);
   console.log(`  ${FANOUT_SUBSCRIBERS} subscribers:   ${phase(fan.with_subscribers)}`);
-  console.log(`  daemon CPU per delivery (one event to one subscriber): ${fan.daemon_cpu_us_per_delivery} µs; the subscribers' process used ${fan.subscribers_cpu_s} s of CPU`);
+  console.log(`  daemon CPU per delivery (one event to one subscriber): ${fan.daemon_cpu_us_per_delivery} µs; the subscribers' process used ${fan.subscribers_cpu_s} s of CPU; daemon RSS ${fan.daemon_rss_mb} MB`);
   console.log(`  append rate lost to fan-out: ${fan.rate_lost_pct}% (target < 10%)`);
   console.log(
     `  delivery: ${fan.delivery.delivered} of ${fan.delivery.expected * fan.delivery.subscribers} (${fan.delivery.complete_subscribers}/${fan.delivery.subscribers} subscribers complete), lag p50 ${fan.delivery.lag_p50_ms} ms, p99 ${fan.delivery.lag_p99_ms} ms, max ${fan.delivery.lag_max_ms} ms, fell_behind ${fan.delivery.fell_behind} (fan-out pauses ${fan.fanout_pauses}, let go to the log ${fan.fanout_fell_behind}), drained ${fan.delivery.drain_ms} ms after the last append`,

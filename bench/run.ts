@@ -142,7 +142,7 @@ function rereport(file: string, flags: Flags): void {
   results.ratios = computeRatios(results);
   results.targets = computeTargets(results);
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(file.replace(/\.json$/, '.svg'), chartSvg(results));
+  if (results.w1 !== undefined || results.w2 !== undefined) writeFileSync(file.replace(/\.json$/, '.svg'), chartSvg(results));
   const name = file.split('/').pop() as string;
   if (flags.readme && !results.quick) updateReadme(results, name);
   process.stdout.write(`\n## Conditions\n\n${conditionsMarkdown(results)}\n\n${resultsMarkdown(results)}\n`);
@@ -239,14 +239,16 @@ async function main(): Promise<void> {
   const dir = join(packageRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, name), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(dir, name.replace(/\.json$/, '.svg')), chartSvg(results));
+  // The chart shows W1 and W2; a run without them has nothing to draw.
+  const charted = results.w1 !== undefined || results.w2 !== undefined;
+  if (charted) writeFileSync(join(dir, name.replace(/\.json$/, '.svg')), chartSvg(results));
   if (flags.readme) updateReadme(results, name);
 
   process.stdout.write(`\n## Conditions\n\n${conditionsMarkdown(results)}\n\n${resultsMarkdown(results)}\n\n`);
   for (const p of profiles) process.stdout.write(`${summaryText(p)}\n\n`);
   // The raw profiles are kept (Chrome DevTools opens them); they are not results to commit.
   if (profileDir !== undefined) process.stdout.write(`CPU profiles of the daemons (main thread and index worker): ${profileDir}\n`);
-  process.stdout.write(`results: bench/results/${name} and ${name.replace(/\.json$/, '.svg')}${flags.readme ? '; bench/README.md updated' : ''}\n`);
+  process.stdout.write(`results: bench/results/${name}${charted ? ` and ${name.replace(/\.json$/, '.svg')}` : ''}${flags.readme ? '; bench/README.md updated' : ''}\n`);
 }
 
 main()

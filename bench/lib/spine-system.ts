@@ -190,7 +190,7 @@ export class RunningSpine implements RunningSystem {
   }
   fanoutNote = 'Subscribe RPC per subscriber (own connection), every event';
 
-  async restart(kind: 'clean' | 'kill'): Promise<{ ready_ms: number; note?: string }> {
+  async restart(kind: 'clean' | 'kill'): Promise<{ ready_ms: number; note?: string; detail?: string }> {
     await this.client.close();
     let acked = 0;
     if (kind === 'clean') {
@@ -221,8 +221,12 @@ export class RunningSpine implements RunningSystem {
     const head = await this.client.head();
     if (head.seq < acked) throw new Error(`after SIGKILL the head is ${head.seq} but seq ${acked} had been acknowledged`);
     const notes = this.daemon.notices.map((n) => `${String(n.msg)}${n.events !== undefined ? ` (${String(n.events)} events)` : ''}${n.bytesCut !== undefined ? ` (${String(n.bytesCut)} bytes)` : ''}`);
-    const note = kind === 'kill' ? `killed with appends in flight; last acknowledged seq ${acked}, head after restart ${head.seq}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}` : undefined;
-    return { ready_ms: this.daemon.readyMs, ...(note === undefined ? {} : { note }) };
+    if (kind === 'clean') return { ready_ms: this.daemon.readyMs };
+    return {
+      ready_ms: this.daemon.readyMs,
+      note: 'SIGKILL during 4 streams of appends; every acknowledged seq was there after the restart',
+      detail: `last acknowledged seq ${acked}, head after restart ${head.seq}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`,
+    };
   }
 
   /** A client of this daemon (the caller closes it). */

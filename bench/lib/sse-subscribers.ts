@@ -8,11 +8,11 @@
  * subscriber has its `caught_up` marker (it is live); then reads {"expected":N,
  * "deadlineMs":D} on stdin, waits until every subscriber has N events or D ms passed, and
  * prints the result: deliveries, delivery lag p50/p99/max (receive time minus the event's
- * server timestamp, sampled on the first event of every chunk received), fell_behind
- * markers. Messages are counted on the bytes, not parsed: the subscribers share the
- * machine's two cores with the daemon and should take as little of them as they can.
+ * server timestamp, sampled on the first event of every read), fell_behind
+ * markers. Messages are not parsed, only positions read off the bytes: the subscribers
+ * share the machine's two cores with the daemon and should take as little as they can.
  */
-import { get, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 
 export interface SseFanoutResult {
@@ -46,68 +46,104 @@ function lagPercentile(p: number): number {
 
 const TS = Buffer.from('"timestamp":"');
 const EVENT = Buffer.from('\nevent: event\n');
+const ID = Buffer.from('id: ');
 const CAUGHT_UP = Buffer.from('\nevent: caught_up\n');
 const FELL_BEHIND = Buffer.from('\nevent: fell_behind\n');
-/** Bytes kept from the end of a chunk, so a marker split across two chunks is still found. */
+/** Bytes kept from the end of a read, so a marker split across two reads is still found. */
 const CARRY = 64;
 
+/** Bytes one read may bring (each subscriber reads into its own fixed buffer: no garbage). */
+const READ_BYTES = 256 * 1024;
+
 class Subscriber {
-  events = 0;
   live = false;
-  private carry: Buffer = Buffer.alloc(0);
-  res: IncomingMessage | undefined;
+  private startSeq = 0;
+  private lastSeq = 0;
+  private carry = 0;
+  private readonly memory = Buffer.alloc(CARRY + READ_BYTES);
+  private socket: Socket | undefined;
 
   constructor(
     private readonly target: string,
     private readonly onLive: () => void,
   ) {}
 
+  /** A raw HTTP/1.1 GET read with `onread` into a fixed buffer (node:http would allocate per chunk). */
   start(): Promise<void> {
     const [host, port] = this.target.split(':');
     return new Promise((resolve, reject) => {
-      const req = get({ host, port: Number(port), path: '/api/events/stream', headers: { accept: 'text/event-stream' }, agent: false }, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`stream: HTTP ${res.statusCode ?? '?'}`));
-        this.res = res;
-        res.on('data', (chunk: Buffer) => this.take(chunk));
+      let first = true;
+      const socket = connect({
+        host,
+        port: Number(port),
+        onread: {
+          buffer: this.memory.subarray(CARRY),
+          callback: (nread: number): boolean => {
+            if (first) {
+              first = false;
+              if (!this.memory.toString('latin1', CARRY, CARRY + 12).startsWith('HTTP/1.1 200')) reject(new Error(`stream: ${this.memory.toString('latin1', CARRY, CARRY + 40)}`));
+            }
+            this.take(nread);
+            return true;
+          },
+        },
+      });
+      this.socket = socket;
+      socket.once('connect', () => {
+        socket.write(`GET /api/events/stream HTTP/1.1\r\nHost: ${this.target}\r\nAccept: text/event-stream\r\n\r\n`);
         resolve();
       });
-      req.on('error', reject);
+      socket.once('error', reject);
     });
   }
 
+  destroy(): void {
+    this.socket?.destroy();
+  }
+
   /**
-   * Counts `event: event` messages on the bytes and reads the timestamp of the first one
-   * of each chunk (a sample of the lag, one per burst the daemon wrote).
+   * Follows the stream's position on the bytes: the seq of the last event of each read
+   * (`id: N\nevent: event`), and the timestamp of the first (a sample of the lag, one per
+   * burst the daemon wrote). With no filter every seq is delivered, so the events received
+   * are the last seq minus the one `caught_up` named; the tests check every message, the
+   * bench keeps the receiving side cheap.
    */
-  private take(chunk: Buffer): void {
+  private take(nread: number): void {
     const now = Date.now();
-    const buf = this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk]);
-    const from = this.carry.length === 0 ? 0 : 0;
-    let at = buf.indexOf(EVENT, from);
-    let first = true;
-    while (at >= 0) {
-      this.events += 1;
-      if (first) {
-        first = false;
-        const i = buf.indexOf(TS, at);
-        if (i >= 0 && i + TS.length + 24 <= buf.length) {
-          const ms = Math.max(0, now - Date.parse(buf.toString('latin1', i + TS.length, i + TS.length + 24)));
-          lag[Math.min(BUCKETS - 1, Math.round(ms))]! += 1;
-          if (ms > lagMax) lagMax = ms;
-        }
+    // The carried tail of the last read sits just before this read's bytes.
+    const buf = this.memory.subarray(CARRY - this.carry, CARRY + nread);
+    const firstEvent = buf.indexOf(EVENT);
+    if (firstEvent >= 0) {
+      const i = buf.indexOf(TS, firstEvent);
+      if (i >= 0 && i + TS.length + 24 <= buf.length) {
+        const ms = Math.max(0, now - Date.parse(buf.toString('latin1', i + TS.length, i + TS.length + 24)));
+        lag[Math.min(BUCKETS - 1, Math.round(ms))]! += 1;
+        if (ms > lagMax) lagMax = ms;
       }
-      at = buf.indexOf(EVENT, at + EVENT.length);
+      const lastEvent = buf.lastIndexOf(EVENT);
+      const idLine = buf.lastIndexOf(ID, lastEvent);
+      if (idLine >= 0) this.lastSeq = Number(buf.toString('latin1', idLine + ID.length, lastEvent));
     }
-    if (!this.live && buf.indexOf(CAUGHT_UP) >= 0) {
-      this.live = true;
-      this.onLive();
+    if (!this.live) {
+      const c = buf.indexOf(CAUGHT_UP);
+      if (c >= 0) {
+        const idLine = buf.lastIndexOf(ID, c);
+        this.startSeq = Number(buf.toString('latin1', idLine + ID.length, c));
+        this.lastSeq = Math.max(this.lastSeq, this.startSeq);
+        this.live = true;
+        this.onLive();
+      }
     }
-    if (buf.indexOf(FELL_BEHIND) >= 0) fellBehind += 1;
-    // Keep the tail, minus any marker already counted in it.
-    const tail = Math.max(0, buf.length - CARRY);
-    const lastEvent = buf.lastIndexOf(EVENT);
-    const keepFrom = Math.max(tail, lastEvent >= 0 ? lastEvent + EVENT.length : 0);
-    this.carry = Buffer.from(buf.subarray(keepFrom));
+    // Markers wholly inside the carried tail were seen with the read before.
+    const fresh = Math.max(0, this.carry - FELL_BEHIND.length + 1);
+    for (let f = buf.indexOf(FELL_BEHIND, fresh); f >= 0; f = buf.indexOf(FELL_BEHIND, f + 1)) fellBehind += 1;
+    this.carry = Math.min(CARRY, buf.length);
+    buf.copy(this.memory, CARRY - this.carry, buf.length - this.carry);
+  }
+
+  /** Events received since the stream went live. */
+  get events(): number {
+    return this.live ? this.lastSeq - this.startSeq : 0;
   }
 }
 
@@ -143,7 +179,7 @@ async function main(): Promise<void> {
       fell_behind: fellBehind,
     };
     process.stdout.write(JSON.stringify(result) + '\n');
-    for (const s of subs) s.res?.destroy();
+    for (const s of subs) s.destroy();
     process.exit(0);
   }
 }

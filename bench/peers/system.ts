@@ -54,7 +54,7 @@ export interface RunningSystem {
   fanoutTarget: string | undefined;
   fanoutNote: string;
   /** W5: stop (graceful, or SIGKILL for a crash) and start again on the same data; ms until it answers. */
-  restart(kind: 'clean' | 'kill'): Promise<{ ready_ms: number; note?: string }>;
+  restart(kind: 'clean' | 'kill'): Promise<{ ready_ms: number; note?: string; detail?: string }>;
   /** Bytes on disk. */
   diskBytes(): number;
   stop(): Promise<void>;

@@ -59,6 +59,8 @@ export interface W5Row {
   clean_restarts_ms?: number[];
   crash_restarts_ms?: number[];
   note?: string;
+  /** Per restart (event-spine: the last acknowledged seq and the head after each SIGKILL). */
+  details?: string[];
 }
 
 export interface StoreOptions {
@@ -199,6 +201,7 @@ export async function runStores(
           const cleans: number[] = [];
           const crashes: number[] = [];
           const notes = new Set<string>();
+          const details: string[] = [];
           for (let i = 0; i < opts.w5Repeats[0]; i++) {
             const clean = await running.restart('clean');
             cleans.push(round(clean.ready_ms));
@@ -209,7 +212,8 @@ export async function runStores(
             const crash = await running.restart('kill');
             crashes.push(round(crash.ready_ms));
             if (crash.note !== undefined) notes.add(crash.note);
-            log(`  restart after SIGKILL: ${round(crash.ready_ms)} ms${crash.note !== undefined ? ` (${crash.note})` : ''}`);
+            if (crash.detail !== undefined) details.push(crash.detail);
+            log(`  restart after SIGKILL: ${round(crash.ready_ms)} ms${crash.note !== undefined ? ` (${crash.note}${crash.detail !== undefined ? `: ${crash.detail}` : ''})` : ''}`);
           }
           w5.push({
             system: system.name,
@@ -221,6 +225,7 @@ export async function runStores(
             crash_restarts_ms: crashes,
             ...(firstReadyMs === undefined ? {} : { first_open_ms: round(firstReadyMs) }),
             note: [...notes].join('; '),
+            ...(details.length > 0 ? { details } : {}),
           });
           if (inProcess !== undefined) {
             w5.push({ system: system.name, mode: 'in-process', size, first_open_ms: inProcess.open_ms, clean_restart_ms: inProcess.reopen_ms, note: 'Store.open after a clean close (first and second open)' });
