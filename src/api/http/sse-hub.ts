@@ -69,6 +69,8 @@ export class LiveHub {
   private scheduled = false;
   private stopped = false;
   private wakeStop: (() => void) | undefined;
+  /** Ends the hub's subscription when it stops, also while it waits for events. */
+  private readonly detach = new AbortController();
 
   constructor(
     private readonly options: LiveHubOptions,
@@ -106,6 +108,7 @@ export class LiveHub {
     this.stopped = true;
     for (const s of [...this.streams]) this.release(s);
     this.options.onStop(this);
+    this.detach.abort();
     const wake = this.wakeStop;
     this.wakeStop = undefined;
     wake?.();
@@ -116,7 +119,7 @@ export class LiveHub {
     let items: AsyncGenerator<SubscriptionItem> | undefined;
     let pulled = 0;
     try {
-      items = this.options.store.subscribe(this.options.filter, { from_seq: this.flushed + 1, queueLimit: this.options.queueLimit });
+      items = this.options.store.subscribe(this.options.filter, { from_seq: this.flushed + 1, queueLimit: this.options.queueLimit, signal: this.detach.signal });
       for (;;) {
         const next = await this.next(items);
         if (next === undefined || next.done === true) break;

@@ -113,7 +113,10 @@ export class SseStreams {
     }
     const store = this.ctx.store();
     // Checks the filter before anything is sent: a bad one is a plain 400.
-    let items: AsyncGenerator<SubscriptionItem> | undefined = store.subscribe(filter, { ...(start === undefined ? {} : { from_seq: start }), queueLimit });
+    // Each subscription of the stream gets its own abort signal: return() alone would wait
+    // behind a pending next() until the next matching event.
+    let detach = new AbortController();
+    let items: AsyncGenerator<SubscriptionItem> | undefined = store.subscribe(filter, { ...(start === undefined ? {} : { from_seq: start }), queueLimit, signal: detach.signal });
 
     const stream = new OpenStream(res, start === undefined ? store.head().seq : start - 1);
     this.open.add(stream);
@@ -157,8 +160,7 @@ export class SseStreams {
             }
           }
         } finally {
-          // A subscription waiting for live events finishes its return() once it wakes
-          // (the next matching event, or the store closing); never wait for that here.
+          detach.abort();
           void items.return(undefined).catch(() => undefined);
           items = undefined;
         }
@@ -171,7 +173,8 @@ export class SseStreams {
         if (stream.stopped || this.closing) break;
         live = false;
         stream.queue(markerFrame('fell_behind', stream.position), stream.position);
-        items = store.subscribe(filter, { from_seq: stream.position + 1, queueLimit });
+        detach = new AbortController();
+        items = store.subscribe(filter, { from_seq: stream.position + 1, queueLimit, signal: detach.signal });
       }
       this.finish(stream, '');
     } catch (err) {
