@@ -18,8 +18,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultsJson, flagsHelp, jsonSchema, loadConfig, type LoadedConfig } from './config';
 import { SpineError, isSpineError } from './errors';
-import type { StoredEvent } from './event';
 import { Logger } from './observability';
+import { exportLine } from './ops/jobs';
 import type { Store } from './store';
 
 // The daemon and the store load lazily (about half a second): a configuration error or
@@ -148,23 +148,6 @@ async function verify(loaded: LoadedConfig): Promise<number> {
   } finally {
     await store.close();
   }
-}
-
-/**
- * One export line: every field of DESIGN §1, in the order of the README's export example
- * (the digests before the payload); the payload is its stored canonical text, verbatim.
- */
-export function exportLine(ev: StoredEvent): string {
-  const s = JSON.stringify;
-  return (
-    `{"seq":${ev.seq},"id":${s(ev.id)},"event_type":${s(ev.event_type)},"domain":${s(ev.domain)},` +
-    `"entity_type":${s(ev.entity_type)},"action":${s(ev.action)},"entity_id":${s(ev.entity_id)},` +
-    (ev.entity_name === undefined ? '' : `"entity_name":${s(ev.entity_name)},`) +
-    `"actor_id":${s(ev.actor_id)},"actor_type":${s(ev.actor_type)},"organization_id":${s(ev.organization_id)},` +
-    `"environment":${s(ev.environment)},"timestamp":${s(ev.timestamp)},"severity":${s(ev.severity)},` +
-    `"payload_hash":${s(ev.payload_hash)},"previous_hash":${s(ev.previous_hash)},"event_hash":${s(ev.event_hash)},` +
-    `"payload":${ev.payloadJson}}\n`
-  );
 }
 
 async function exportEvents(loaded: LoadedConfig): Promise<number> {
