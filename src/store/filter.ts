@@ -29,6 +29,22 @@ export interface QueryFilter {
   organizations?: readonly string[];
 }
 
+/** The filters a caller may set, by their wire names (gRPC Filter fields, REST parameters). */
+export const FILTER_FIELDS = [
+  'entity_type',
+  'entity_id',
+  'event_type',
+  'domain',
+  'organization_id',
+  'actor_id',
+  'severity',
+  'environment',
+  'since',
+  'until',
+  'from_seq',
+  'to_seq',
+] as const satisfies readonly (keyof QueryFilter)[];
+
 export interface NormalizedFilter extends QueryFilter {
   sinceMs?: number;
   untilMs?: number;

@@ -3,24 +3,12 @@
  * validated with errors naming `events[i].field`), stored events and results out, filters.
  */
 import { SpineError } from '../../errors';
-import { validateEvent, type EnvelopeOptions, type StoredEvent, type ValidEvent } from '../../event';
-import type { QueryFilter } from '../../store';
+import { CLIENT_FIELDS, validateEvent, type EnvelopeOptions, type StoredEvent, type ValidEvent } from '../../event';
+import { FILTER_FIELDS, type QueryFilter } from '../../store';
 import type { EventInputMsg, EventMsg, FilterMsg } from './messages';
 
-const INPUT_FIELDS = [
-  'id',
-  'event_type',
-  'domain',
-  'entity_type',
-  'action',
-  'entity_id',
-  'entity_name',
-  'actor_id',
-  'actor_type',
-  'organization_id',
-  'environment',
-  'severity',
-] as const;
+/** Every client field but payload, which travels as JSON text and is parsed here. */
+const INPUT_FIELDS = CLIENT_FIELDS.filter((f): f is Exclude<(typeof CLIENT_FIELDS)[number], 'payload'> => f !== 'payload');
 
 /**
  * Validates the events of an append request, in order; the first problem refuses the whole
@@ -87,21 +75,6 @@ export function toEventMsg(ev: StoredEvent): EventMsg {
   if (ev.entity_name !== undefined) msg.entity_name = ev.entity_name;
   return msg;
 }
-
-const FILTER_FIELDS = [
-  'entity_type',
-  'entity_id',
-  'event_type',
-  'domain',
-  'organization_id',
-  'actor_id',
-  'severity',
-  'environment',
-  'since',
-  'until',
-  'from_seq',
-  'to_seq',
-] as const;
 
 /** The Filter message as a store filter (the store checks it and names a bad field). */
 export function toQueryFilter(f: FilterMsg | undefined): QueryFilter {

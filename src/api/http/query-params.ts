@@ -4,23 +4,10 @@
  * widen a query). Values are checked here for shape; the store checks their meaning.
  */
 import { SpineError } from '../../errors';
-import type { QueryFilter } from '../../store';
+import { FILTER_FIELDS, type QueryFilter } from '../../store';
 
 /** The store's Query filters, by their wire names. */
-export const FILTER_PARAMS = [
-  'entity_type',
-  'entity_id',
-  'event_type',
-  'domain',
-  'organization_id',
-  'actor_id',
-  'severity',
-  'environment',
-  'since',
-  'until',
-  'from_seq',
-  'to_seq',
-] as const;
+export const FILTER_PARAMS = FILTER_FIELDS;
 
 export const PAGE_PARAMS = ['order', 'limit', 'cursor'] as const;
 
