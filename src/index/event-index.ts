@@ -256,19 +256,6 @@ export class EventIndex {
     await this.openDb();
   }
 
-  /** Drops every entry (for a rebuild from the log). */
-  async clear(): Promise<void> {
-    await this.db.clear();
-    await this.db.put(FORMAT_KEY, u32(INDEX_FORMAT_VERSION));
-    this.head = undefined;
-    this.lastTimeMs = -1;
-  }
-
-  /** Every key and value, for tests that compare two indexes of one log. */
-  async *entries(): AsyncGenerator<[Buffer, Buffer]> {
-    for await (const entry of this.db.iterator()) yield entry;
-  }
-
   async close(): Promise<void> {
     await this.db.close();
   }

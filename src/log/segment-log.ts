@@ -140,10 +140,6 @@ export class SegmentLog {
     return segs[lo] as number;
   }
 
-  get segmentCount(): number {
-    return this.segments.length;
-  }
-
   /**
    * Appends sealed events (seqs continuing the head) as one write and one sync. Resolves
    * with each event's location once durable; on failure nothing of the group remains.

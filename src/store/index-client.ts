@@ -117,10 +117,6 @@ export class IndexClient {
     await this.call({ op: 'reopen' });
   }
 
-  async *entries(): AsyncGenerator<[Buffer, Buffer]> {
-    for (const [k, v] of await this.call({ op: 'entries' })) yield [Buffer.from(k), Buffer.from(v)];
-  }
-
   async close(): Promise<void> {
     if (this.failure === undefined) await this.call({ op: 'close' });
     await this.worker.terminate();

@@ -10,7 +10,6 @@ export type IndexRequest =
   /** Up to `max` postings as flat [seq, offset, length, …] triples. */
   | { op: 'postings'; tagValue: string; fromSeq: number; toSeq: number; descending: boolean; max: number }
   | { op: 'reopen' }
-  | { op: 'entries' }
   | { op: 'close' };
 
 export interface IndexResults {
@@ -21,7 +20,6 @@ export interface IndexResults {
   firstSeqAtOrAfter: number | null;
   postings: number[];
   reopen: null;
-  entries: [Uint8Array, Uint8Array][];
   close: null;
 }
 

@@ -77,11 +77,6 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
     case 'reopen':
       await open().reopen();
       return null;
-    case 'entries': {
-      const all: [Uint8Array, Uint8Array][] = [];
-      for await (const entry of open().entries()) all.push(entry);
-      return all;
-    }
     case 'close':
       await index?.close();
       index = undefined;

@@ -537,11 +537,6 @@ export class Store {
     await this.index.close();
   }
 
-  /** For tests and tools: the index's raw entries. */
-  indexEntries(): AsyncGenerator<[Buffer, Buffer]> {
-    return this.index.entries();
-  }
-
   private assertOpen(): void {
     if (this.closing) throw new SpineError('STORE_CLOSED', 'the store is closed or shutting down');
   }
