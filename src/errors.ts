@@ -82,12 +82,15 @@ export class SpineError extends Error {
   readonly code: ErrorCode;
   /** The field the error is about, where there is one (e.g. `events[3].payload.amount`). */
   readonly field: string | undefined;
+  /** When a retry may succeed (RATE_LIMITED): HTTP Retry-After, gRPC `retry-after` metadata. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; field?: string } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; field?: string; retryAfterMs?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SpineError';
     this.code = code;
     this.field = options.field;
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   get grpcStatus(): number {

@@ -12,15 +12,12 @@ import { GrpcServer } from './api/grpc';
 import { HttpServer, Router, addOpsRoutes, registerApiRoutes, type ApiRoutes } from './api/http';
 import { operationOpenApiPaths } from './api/http/operation-openapi';
 import { registerOperationRoutes, type OperationRoutes } from './api/http/operation-routes';
+import { Guard, guardOptions, listenerPolicy } from './auth';
 import type { LoadedConfig } from './config';
 import { Logger, SpineMetrics } from './observability';
 import { createOperationService, type OperationService } from './ops';
 import { packageVersion } from './paths';
 import { Store, type StoreOptions } from './store';
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
 
 /** Store options from the configuration. */
 export function storeOptions(config: LoadedConfig['config']): StoreOptions {
@@ -48,6 +45,7 @@ export class Daemon {
     private readonly loaded: LoadedConfig,
     private readonly logger: Logger,
     private readonly api: ApiRoutes,
+    readonly guard: Guard,
   ) {}
 
   get grpcAddress(): string {
@@ -70,13 +68,15 @@ export class Daemon {
     });
     logger.info('starting', { version: packageVersion(), pid: process.pid, node: process.version, dataDir: resolve(config.dataDir), durability: config.durability, configFile: loaded.configFile });
 
-    if (!isLoopback(config.host)) {
-      logger.warn('listening beyond loopback: this version has no authentication (DESIGN §7); put it behind a proxy that authenticates, or bind 127.0.0.1', { host: config.host });
-    }
-    const router = addOpsRoutes(new Router(), { storeOpen: () => daemon !== undefined, shuttingDown: () => daemon?.shuttingDown ?? false }, metrics);
-    const api = registerApiRoutes(router, { store: () => daemon?.store, config, logger, metrics, openApiPaths: operationOpenApiPaths() });
+    // Refused before anything listens: an unauthenticated daemon beyond loopback (DESIGN §7).
+    const exposed = listenerPolicy(config);
+    if (exposed !== undefined) logger.warn(exposed, { host: config.host });
+    const guard = new Guard(guardOptions(config.auth, logger, metrics));
+    logger.info('authentication', { mode: guard.mode, keys: guard.keyCount, tls: config.tls.certFile !== '', mutualTls: config.tls.clientCaFile !== '' });
+    const router = addOpsRoutes(new Router(), { storeOpen: () => daemon !== undefined, shuttingDown: () => daemon?.shuttingDown ?? false }, metrics, guard);
+    const api = registerApiRoutes(router, { store: () => daemon?.store, config, logger, metrics, guard, openApiPaths: operationOpenApiPaths() });
     let operations: OperationService | undefined;
-    const operationRoutes = registerOperationRoutes(router, { service: () => (daemon === undefined ? undefined : operations), config, logger });
+    const operationRoutes = registerOperationRoutes(router, { service: () => (daemon === undefined ? undefined : operations), config, logger, guard });
     const http = new HttpServer({ router, logger, metrics });
     await http.listen(config.host, config.httpPort);
 
@@ -109,11 +109,12 @@ export class Daemon {
         maxConcurrentStreams: config.limits.maxConcurrentStreams,
         logger,
         metrics,
+        guard,
         operations: () => operations,
       });
       await grpc.listen(config.host, config.grpcPort);
       grpc.serving();
-      daemon = new Daemon(store, grpc, http, loaded, logger, api);
+      daemon = new Daemon(store, grpc, http, loaded, logger, api, guard);
       daemon.operations = { service: operations, routes: operationRoutes };
       logger.info('ready', {
         grpc: grpc.address,
@@ -175,16 +176,28 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   const onUnhandled = fatal('unhandled promise rejection');
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUnhandled);
+  let reloadKeys: (() => void) | undefined;
+  const onHangup = (): void => reloadKeys?.();
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+  process.on('SIGHUP', onHangup);
   try {
     const daemon = await Daemon.start(loaded, logger);
+    // SIGHUP rereads the keys file; a file that does not load leaves the old keys in force.
+    reloadKeys = () => {
+      try {
+        logger.info('keys reloaded', { keys: daemon.guard.reload() });
+      } catch (err) {
+        logger.error('keys file not reloaded; the previous keys stay in force', { err });
+      }
+    };
     const signal = signalled ?? (await new Promise<string>((resolve) => (onSignal = resolve)));
     await daemon.shutdown(signal);
     return 0;
   } finally {
     process.off('SIGTERM', handler);
     process.off('SIGINT', handler);
+    process.off('SIGHUP', onHangup);
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUnhandled);
   }

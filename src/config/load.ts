@@ -195,6 +195,16 @@ function checkTogether(c: Config): void {
   if (c.limits.maxHttpBodyBytes <= c.limits.maxPayloadBytes) {
     throw invalid(`limits.maxHttpBodyBytes (${c.limits.maxHttpBodyBytes}) must be larger than limits.maxPayloadBytes (${c.limits.maxPayloadBytes}): one event must fit in a body`, 'limits.maxHttpBodyBytes');
   }
+  const tls = c.tls;
+  if ((tls.certFile === '') !== (tls.keyFile === '')) {
+    throw invalid(`tls.certFile and tls.keyFile go together: ${tls.certFile === '' ? 'tls.keyFile is set without tls.certFile' : 'tls.certFile is set without tls.keyFile'}`, tls.certFile === '' ? 'tls.certFile' : 'tls.keyFile');
+  }
+  if (tls.clientCaFile !== '' && tls.certFile === '') {
+    throw invalid('tls.clientCaFile (mutual TLS) needs tls.certFile and tls.keyFile: client certificates are checked only over TLS', 'tls.clientCaFile');
+  }
+  if (c.auth.mode === 'keys' && c.auth.keysFile === '') {
+    throw invalid('auth.mode is "keys" but auth.keysFile is empty: name the API keys file (make an entry with `event-spine keys new`)', 'auth.keysFile');
+  }
 }
 
 function build(values: Map<string, unknown>): Config {

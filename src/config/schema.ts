@@ -3,7 +3,7 @@
  * config/default.json, config/schema.json, the README's settings table and the loader's
  * checks are all derived from this tree (a test keeps the committed files in step).
  */
-import { integer, oneOf, text, type Setting } from './setting';
+import { boolean, integer, oneOf, text, type Setting } from './setting';
 
 const MiB = 1024 * 1024;
 
@@ -80,6 +80,31 @@ export const SCHEMA = {
       unit: 'bytes',
       doc: 'Recent events kept in memory for the SSE streams of one filter (shared by them): a client that fell behind by less is fed from memory, one that fell further behind catches up from the log.',
     }),
+  },
+  auth: {
+    mode: oneOf(['none', 'keys'] as const, {
+      default: 'none',
+      doc: 'How callers are authenticated. "none": every call is allowed, and the daemon refuses to start unless both servers are bound to loopback. "keys": every call (gRPC and HTTP, /healthz and /readyz excepted) must present an API key from auth.keysFile.',
+      flag: '--auth-mode',
+    }),
+    keysFile: text({
+      default: '',
+      minLength: 0,
+      doc: 'The API keys file (JSON, keys stored as SHA-256 hashes; `event-spine keys new` makes an entry). Required when auth.mode is "keys"; read at start and on SIGHUP.',
+      flag: '--keys-file',
+    }),
+    allowUnauthenticatedNetwork: boolean({
+      default: false,
+      doc: 'Lets auth.mode "none" listen beyond loopback, for a trusted private network only (e.g. a container network behind an authenticating proxy). Logged as a warning at every start.',
+    }),
+    rateLimitPerSecond: integer({ default: 0, min: 0, max: 10_000_000, unit: 'requests per second', doc: 'Calls one API key may make per second (a token bucket; each gRPC call, HTTP request or AppendStream message counts one). 0: no limit. A key may set its own (rate_limit_per_second).' }),
+    rateLimitBurst: integer({ default: 0, min: 0, max: 10_000_000, unit: 'requests', doc: 'Calls one key may make at once above its rate before it is limited (the bucket size); 0 means one second of its rate.' }),
+    maxStreamsPerKey: integer({ default: 256, min: 1, max: 1_000_000, doc: 'Long-lived streams (Subscribe, Read, AppendStream, WatchOperation, SSE) one API key may hold open at once; past it new ones answer RATE_LIMITED. A key may set its own (max_streams).' }),
+  },
+  tls: {
+    certFile: text({ default: '', minLength: 0, doc: 'PEM certificate chain of the servers. With tls.keyFile, both gRPC and HTTP serve TLS only (never plain and TLS side by side); empty: both plain.', flag: '--tls-cert' }),
+    keyFile: text({ default: '', minLength: 0, doc: 'PEM private key of tls.certFile.', flag: '--tls-key' }),
+    clientCaFile: text({ default: '', minLength: 0, doc: 'PEM CA certificates for mutual TLS: when set, every client must present a certificate signed by one of them, on both servers.', flag: '--tls-client-ca' }),
   },
   operations: {
     maxRunning: integer({ default: 32, min: 1, max: 10_000, doc: 'Operations (batch auto-setups, verify and export jobs) running at once; past it, starting another answers RATE_LIMITED (429).' }),

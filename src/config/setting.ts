@@ -98,3 +98,19 @@ export function oneOf<const V extends string>(values: readonly V[], options: Com
     parse: check,
   };
 }
+
+/** true or false. From text: "true" or "false" only. */
+export function boolean(options: Common<boolean>): Setting<boolean> {
+  const allowed = 'true or false';
+  const check = (value: unknown): Checked<boolean> => (typeof value === 'boolean' ? { ok: true, value } : { ok: false, rule: `must be ${allowed}` });
+  return {
+    kind: 'setting',
+    default: options.default,
+    doc: options.doc,
+    allowed,
+    ...(options.flag === undefined ? {} : { flag: options.flag }),
+    jsonSchema: { type: 'boolean' },
+    check,
+    parse: (s) => (s.trim() === 'true' ? { ok: true, value: true } : s.trim() === 'false' ? { ok: true, value: false } : { ok: false, rule: `must be ${allowed}` }),
+  };
+}

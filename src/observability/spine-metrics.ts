@@ -39,6 +39,7 @@ export class SpineMetrics {
   readonly grpcCalls: Counter;
   readonly grpcSeconds: Histogram;
   readonly httpRequests: Counter;
+  readonly authDenials: Counter;
 
   constructor(sources: MetricSources = {}) {
     const r = this.registry;
@@ -59,6 +60,7 @@ export class SpineMetrics {
     this.grpcCalls = r.counter('eventspine_grpc_calls_total', 'gRPC calls finished, by method and status.', ['method', 'status']);
     this.grpcSeconds = r.histogram('eventspine_grpc_call_seconds', 'Duration of unary gRPC calls, by method.', LATENCY_BUCKETS, ['method']);
     this.httpRequests = r.counter('eventspine_http_requests_total', 'HTTP requests, by route and status.', ['route', 'status']);
+    this.authDenials = r.counter('eventspine_auth_denials_total', 'Calls refused for want of a valid key, a scope, an organization or an actor, or over a key\'s limits: by surface, error code and key id ("none" without a valid key).', ['surface', 'code', 'key']);
     const started = Date.now() / 1000;
     r.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', [], () => started);
     r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', [], () => process.memoryUsage.rss());

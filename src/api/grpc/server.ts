@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
+import type { Guard } from '../../auth';
 import { SpineError } from '../../errors';
 import type { Logger, SpineMetrics } from '../../observability';
 import type { OperationService } from '../../ops';
@@ -25,6 +26,8 @@ export interface GrpcServerOptions {
   maxConcurrentStreams: number;
   logger: Logger;
   metrics: SpineMetrics;
+  /** Authentication and rights of every call (DESIGN §7); auth.mode "none" without it. */
+  guard?: Guard;
   /** Operations (BatchAutoSetup, WatchOperation, GetOperation); without it they answer NOT_READY. */
   operations?: () => OperationService | undefined;
 }

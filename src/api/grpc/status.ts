@@ -11,6 +11,7 @@ import type { ErrorMsg } from './messages';
 
 export const ERROR_CODE_KEY = 'error-code';
 export const ERROR_FIELD_KEY = 'error-field';
+export const RETRY_AFTER_KEY = 'retry-after';
 
 /** The SpineError an API call fails with; unexpected errors become INTERNAL (and are logged). */
 export function asSpineError(err: unknown, logger: Logger, method: string): SpineError {
@@ -23,6 +24,11 @@ export function errorMetadata(err: SpineError): grpc.Metadata {
   const md = new grpc.Metadata();
   md.set(ERROR_CODE_KEY, err.code);
   if (err.field !== undefined) md.set(ERROR_FIELD_KEY, err.field);
+  if (err.retryAfterMs !== undefined) {
+    // Seconds, as HTTP's Retry-After; and gRPC's own retry pushback (gRFC A6), in ms.
+    md.set(RETRY_AFTER_KEY, String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+    md.set('grpc-retry-pushback-ms', String(Math.ceil(err.retryAfterMs)));
+  }
   return md;
 }
 

@@ -4,6 +4,7 @@
  * DELETE on every event resource. One entry point, registerApiRoutes; its close() is the
  * shutdown hook that ends open SSE streams.
  */
+import type { Guard } from '../../auth';
 import type { Config } from '../../config';
 import { SpineError } from '../../errors';
 import type { Logger, SpineMetrics } from '../../observability';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   config: Config;
   logger: Logger;
   metrics: SpineMetrics;
+  /** Authentication and rights of every call (DESIGN §7); auth.mode "none" without it. */
+  guard?: Guard;
   /** More OpenAPI path items, for routes registered elsewhere. */
   openApiPaths?: Record<string, unknown>;
 }

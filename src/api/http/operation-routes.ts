@@ -28,12 +28,15 @@ import { CorsPolicy } from './cors';
 import { requireJsonBody } from './events-routes';
 import { sendJson } from './respond';
 import type { RouteContext, RouteHandler, Router } from './router';
+import type { Guard } from '../../auth';
 
 export interface OperationRoutesDeps {
   /** The operations once the daemon is ready; undefined while the store opens. */
   service(): OperationService | undefined;
   config: Config;
   logger: Logger;
+  /** Authentication and rights of every call (DESIGN §7); auth.mode "none" without it. */
+  guard?: Guard;
 }
 
 export interface OperationRoutes {

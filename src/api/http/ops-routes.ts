@@ -6,6 +6,7 @@ import { SpineError } from '../../errors';
 import { METRICS_CONTENT_TYPE, type SpineMetrics } from '../../observability';
 import { errorBody, sendJson, sendText } from './respond';
 import type { Router } from './router';
+import type { Guard } from '../../auth';
 
 export interface Readiness {
   /** The store is open. */
@@ -14,7 +15,8 @@ export interface Readiness {
   shuttingDown(): boolean;
 }
 
-export function addOpsRoutes(router: Router, readiness: Readiness, metrics: SpineMetrics): Router {
+export function addOpsRoutes(router: Router, readiness: Readiness, metrics: SpineMetrics, guard?: Guard): Router {
+  void guard; // TODO(issue 7): /metrics needs the admin scope
   return router
     .get('/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }))
     .get('/readyz', ({ res }) => {

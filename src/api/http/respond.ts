@@ -23,5 +23,6 @@ export function sendError(res: ServerResponse, err: SpineError, headers: Record<
     res.destroy(err);
     return;
   }
-  sendJson(res, err.httpStatus, errorBody(err), headers);
+  const retry: Record<string, string> = err.retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) };
+  sendJson(res, err.httpStatus, errorBody(err), { ...retry, ...headers });
 }
