@@ -4,6 +4,7 @@
  * exports go).
  */
 import { join } from 'node:path';
+import type { Caller } from '../auth';
 import { SpineError } from '../errors';
 import { ACTOR_TYPES, type ActorType } from '../event';
 import type { Store } from '../store';
@@ -31,14 +32,20 @@ export class OperationService {
     readonly settings: OperationServiceSettings,
   ) {}
 
-  /** Checks a batch auto-setup request (INVALID_REQUEST naming the field) and starts it. */
-  startAutoSetup(body: unknown): Promise<StartedOperation> {
+  /**
+   * Checks a batch auto-setup request (INVALID_REQUEST naming the field) and starts it. It
+   * appends checks, so it needs the append scope, in an organization and as an actor the
+   * caller may append as.
+   */
+  startAutoSetup(body: unknown, caller: Caller): Promise<StartedOperation> {
+    caller.require('append', 'a batch auto-setup');
     const request = parseAutoSetupRequest(body, this.settings.autoSetupLimits);
-    return startBatchAutoSetup(this.operations, request, this.actor(request));
+    return startBatchAutoSetup(this.operations, request, this.actor(request, caller));
   }
 
   /** `{kind: "verify" | "export", actor_id?, actor_type?, organization_id?}`: starts a daemon job. */
-  startJob(body: unknown): Promise<StartedOperation> {
+  startJob(body: unknown, caller: Caller): Promise<StartedOperation> {
+    caller.require('admin', 'starting a verify or export operation');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SpineError('INVALID_REQUEST', 'the body must be an object such as {"kind":"verify"}');
     const o = body as Record<string, unknown>;
     for (const key of Object.keys(o)) {
@@ -56,27 +63,53 @@ export class OperationService {
       if (typeof o.actor_type !== 'string' || !(ACTOR_TYPES as readonly string[]).includes(o.actor_type)) throw new SpineError('INVALID_REQUEST', `actor_type: must be one of ${ACTOR_TYPES.join(', ')}`, { field: 'actor_type' });
       actor.actor_type = o.actor_type as ActorType;
     }
-    return startDaemonJob(this.operations, kind, this.actor(actor), { exportsDir: this.settings.exportsDir }, this.store.head().seq);
+    // An export is the whole chain (so that anyone can re-verify it): every organization's events.
+    if (kind === 'export') caller.requireAllOrganizations('an export');
+    return startDaemonJob(this.operations, kind, this.actor(actor, caller), { exportsDir: this.settings.exportsDir }, this.store.head().seq, caller.organizations);
   }
 
-  private actor(a: { actor_id?: string; actor_type?: ActorType; organization_id?: string }): OperationActor & { organization_id: string } {
-    return { actor_id: a.actor_id ?? ANONYMOUS_ACTOR, actor_type: a.actor_type ?? 'human', organization_id: a.organization_id ?? this.settings.defaultOrganizationId };
+  /**
+   * Who an operation is by: what the request names, where the caller's key allows it; a
+   * key's bound actor and single organization fill in what the request leaves out.
+   */
+  private actor(a: { actor_id?: string; actor_type?: ActorType; organization_id?: string }, caller: Caller): OperationActor & { organization_id: string } {
+    const key = caller.key;
+    const orgs = caller.organizations;
+    const chosen = {
+      actor_id: a.actor_id ?? key?.actor_id ?? ANONYMOUS_ACTOR,
+      actor_type: a.actor_type ?? key?.actor_type ?? 'human',
+      organization_id: a.organization_id ?? (orgs?.length === 1 ? (orgs[0] as string) : this.settings.defaultOrganizationId),
+    };
+    const deny = (field: string, message: string): never => {
+      throw new SpineError('PERMISSION_DENIED', `${field}: key ${caller.keyId} ${message}`, { field });
+    };
+    if (!caller.sees(chosen.organization_id)) deny('organization_id', `may not act in organization ${JSON.stringify(chosen.organization_id)} (it may: ${(orgs ?? []).join(', ')})`);
+    if (key?.actor_id !== undefined && chosen.actor_id !== key.actor_id) deny('actor_id', `acts as ${JSON.stringify(key.actor_id)}, not ${JSON.stringify(chosen.actor_id)}`);
+    if (key?.actor_type !== undefined && chosen.actor_type !== key.actor_type) deny('actor_type', `acts as actor_type ${JSON.stringify(key.actor_type)}, not ${JSON.stringify(chosen.actor_type)}`);
+    return chosen;
   }
 
-  /** The operation's status; NOT_FOUND when there is none. */
-  async get(id: string): Promise<OperationView> {
+  /**
+   * The operation's status; NOT_FOUND when there is none, or when it belongs to an
+   * organization the caller does not see (the same answer: its existence is not revealed).
+   */
+  async get(id: string, caller: Caller): Promise<OperationView> {
+    caller.require('read', 'reading an operation');
     const view = await this.operations.get(id);
-    if (view === undefined) throw new SpineError('NOT_FOUND', `no operation with id ${id}`, { field: 'id' });
+    if (view === undefined || !caller.sees(view.organization_id)) throw new SpineError('NOT_FOUND', `no operation with id ${id}`, { field: 'id' });
     return view;
   }
 
-  watch(id: string, options: WatchOptions = {}): AsyncGenerator<OperationEvent> {
-    return this.operations.watch(id, options);
+  /** The operation's steps from `options.after`; check visibility with get() first. */
+  async *watch(id: string, caller: Caller, options: WatchOptions = {}): AsyncGenerator<OperationEvent> {
+    await this.get(id, caller);
+    yield* this.operations.watch(id, options);
   }
 
   /** The file of a finished export operation; NOT_FOUND otherwise. */
-  async exportFile(id: string): Promise<string> {
-    const view = await this.get(id);
+  async exportFile(id: string, caller: Caller): Promise<string> {
+    caller.requireAllOrganizations('an export file');
+    const view = await this.get(id, caller);
     if (view.kind !== 'export') throw new SpineError('NOT_FOUND', `operation ${id} is a ${view.kind}, not an export`, { field: 'id' });
     if (view.status !== 'succeeded') throw new SpineError('NOT_FOUND', `export ${id} is ${view.status}: there is no file ${view.status === 'running' ? 'yet' : ''}`.trimEnd(), { field: 'id' });
     return exportFile({ exportsDir: this.settings.exportsDir }, view.id);

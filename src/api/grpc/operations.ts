@@ -5,6 +5,7 @@
  * runs to its end in the daemon and WatchOperation picks it up after any seq.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { Caller } from '../../auth';
 import { SpineError } from '../../errors';
 import { operationEventData, type OperationEvent, type OperationService, type OperationView, type Scalar } from '../../ops';
 import { serverStream, unary, waitForDrain, type Malformed, type ServiceContext } from './calls';
@@ -152,7 +153,7 @@ async function streamSteps(ctx: ServiceContext, service: OperationService, id: s
   call.once('cancelled', onCancel);
   let last = after;
   try {
-    for await (const ev of service.watch(id, { after_seq: after, signal: abort.signal, queueLimit: ctx.settings.queueLimit })) {
+    for await (const ev of service.watch(id, Caller.anonymous /* TODO(issue 7) */, { after_seq: after, signal: abort.signal, queueLimit: ctx.settings.queueLimit })) {
       if (call.cancelled) return;
       last = ev.seq;
       if (!call.write(toOperationEventMsg(ev)) && !(await waitForDrain(call))) break;
@@ -176,16 +177,16 @@ export function operationHandlers(ctx: ServiceContext, service: () => OperationS
   return {
     BatchAutoSetup: serverStream<BatchAutoSetupRequestMsg, OperationEventMsg>(ctx, 'BatchAutoSetup', async (req, call) => {
       const s = svc();
-      const started = await s.startAutoSetup(autoSetupBody(req)); // a bad request fails before any message
+      const started = await s.startAutoSetup(autoSetupBody(req), Caller.anonymous /* TODO(issue 7) */); // a bad request fails before any message
       await streamSteps(ctx, s, started.id, 0, call as grpc.ServerWritableStream<BatchAutoSetupRequestMsg | Malformed, OperationEventMsg> as StepStream);
     }),
 
     WatchOperation: serverStream<WatchOperationRequestMsg, OperationEventMsg>(ctx, 'WatchOperation', async (req, call) => {
       const s = svc();
-      const view = await s.get(operationId(req.operation_id)); // NOT_FOUND before any message
+      const view = await s.get(operationId(req.operation_id), Caller.anonymous /* TODO(issue 7) */); // NOT_FOUND before any message
       await streamSteps(ctx, s, view.id, req.after_seq ?? 0, call as unknown as StepStream);
     }),
 
-    GetOperation: unary<GetOperationRequestMsg, OperationMsg>(ctx, 'GetOperation', async (req) => toOperationMsg(await svc().get(operationId(req.operation_id)))),
+    GetOperation: unary<GetOperationRequestMsg, OperationMsg>(ctx, 'GetOperation', async (req) => toOperationMsg(await svc().get(operationId(req.operation_id), Caller.anonymous /* TODO(issue 7) */))),
   };
 }

@@ -19,6 +19,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../../config';
+import { Caller } from '../../auth';
 import { SpineError } from '../../errors';
 import type { Logger } from '../../observability';
 import { operationEventData, type OperationEvent, type OperationService } from '../../ops';
@@ -99,7 +100,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
     }, heartbeatMs);
     let last = after;
     try {
-      for await (const ev of svc.watch(id, { after_seq: after, signal: abort.signal, queueLimit })) {
+      for await (const ev of svc.watch(id, Caller.anonymous /* TODO(issue 7) */, { after_seq: after, signal: abort.signal, queueLimit })) {
         wrote = true;
         last = ev.seq;
         if (!res.write(stepFrame(ev))) await drained(res, abort.signal);
@@ -126,7 +127,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
         requireJsonBody(req);
         const svc = service();
         const body = await readJson(req, maxBodyBytes);
-        const started = await svc.startAutoSetup(body); // a bad request fails here: a plain 400
+        const started = await svc.startAutoSetup(body, Caller.anonymous /* TODO(issue 7) */); // a bad request fails here: a plain 400
         await stream(res, svc, started.id, 0, { location: `/api/operations/${started.id}`, 'operation-id': started.id });
       },
     ],
@@ -136,8 +137,8 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
       async ({ req, res }: RouteContext) => {
         requireJsonBody(req);
         const svc = service();
-        const started = await svc.startJob(await readJson(req, maxBodyBytes));
-        sendJson(res, 202, await svc.get(started.id), { location: `/api/operations/${started.id}` });
+        const started = await svc.startJob(await readJson(req, maxBodyBytes), Caller.anonymous /* TODO(issue 7) */);
+        sendJson(res, 202, await svc.get(started.id, Caller.anonymous /* TODO(issue 7) */), { location: `/api/operations/${started.id}` });
       },
     ],
     [
@@ -145,7 +146,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
       '/api/operations/:id',
       async ({ res, url, params }: RouteContext) => {
         noQuery(url);
-        sendJson(res, 200, await service().get(params.id ?? ''));
+        sendJson(res, 200, await service().get(params.id ?? '', Caller.anonymous /* TODO(issue 7) */));
       },
     ],
     [
@@ -154,7 +155,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
       async ({ req, res, url, params }: RouteContext) => {
         const after = resumeAfter(req, url);
         const svc = service();
-        const view = await svc.get(params.id ?? ''); // NOT_FOUND before any stream starts
+        const view = await svc.get(params.id ?? '', Caller.anonymous /* TODO(issue 7) */); // NOT_FOUND before any stream starts
         if (view.status !== 'running' && view.last_seq <= after) {
           res.writeHead(204, { 'cache-control': 'no-store' }); // complete: EventSource stops reconnecting
           res.end();
@@ -168,7 +169,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
       '/api/operations/:id/export',
       async ({ req, res, url, params }: RouteContext) => {
         noQuery(url);
-        const file = await service().exportFile(params.id ?? '');
+        const file = await service().exportFile(params.id ?? '', Caller.anonymous /* TODO(issue 7) */);
         const size = (await stat(file).catch((err: unknown) => {
           throw new SpineError('NOT_FOUND', `the export file of ${params.id ?? ''} is gone (${(err as Error).message})`, { cause: err });
         })).size;

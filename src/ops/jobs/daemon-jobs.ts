@@ -49,10 +49,17 @@ export function checkJobKind(kind: unknown): DaemonJobKind {
 }
 
 /** Starts a verify or export operation; resolves once its `started` step is stored. */
-export function startDaemonJob(ops: Operations, kind: DaemonJobKind, actor: OperationActor, settings: DaemonJobSettings, headSeq: number): Promise<StartedOperation> {
+export function startDaemonJob(
+  ops: Operations,
+  kind: DaemonJobKind,
+  actor: OperationActor,
+  settings: DaemonJobSettings,
+  headSeq: number,
+  organizations?: readonly string[],
+): Promise<StartedOperation> {
   const first = { step: 'started', data: { total: headSeq, unit: 'events' } };
   // The job covers the events up to the head before its own first step.
-  const run = kind === 'verify' ? (ctx: OperationContext) => runVerify(ctx, headSeq) : (ctx: OperationContext) => runExport(ctx, settings, headSeq);
+  const run = kind === 'verify' ? (ctx: OperationContext) => runVerify(ctx, headSeq, organizations) : (ctx: OperationContext) => runExport(ctx, settings, headSeq);
   return ops.start(kind satisfies OperationKind, actor, first, run);
 }
 
@@ -69,8 +76,9 @@ function progressSteps(ctx: OperationContext): (done: number, total: number) => 
   };
 }
 
-async function runVerify(ctx: OperationContext, toSeq: number): Promise<JsonObject> {
-  const r = await verifyWithProgress(ctx.store, progressSteps(ctx), { checkIndex: true, toSeq });
+/** `organizations`: the whole chain is verified, `checked` counts only their events. */
+async function runVerify(ctx: OperationContext, toSeq: number, organizations: readonly string[] | undefined): Promise<JsonObject> {
+  const r = await verifyWithProgress(ctx.store, progressSteps(ctx), { checkIndex: true, toSeq, ...(organizations === undefined ? {} : { organizations }) });
   const summary: JsonObject = { ok: r.ok, checked: r.checked, from_seq: r.from_seq, to_seq: r.to_seq };
   if (r.first_bad_seq !== undefined) summary.first_bad_seq = r.first_bad_seq;
   if (r.reason !== undefined) summary.reason = r.reason;

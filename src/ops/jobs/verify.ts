@@ -16,7 +16,7 @@ export function sliceSize(total: number): number {
  * Verifies seq 1 to `toSeq` (the head at the start by default); reports after every slice;
  * stops at the first bad seq.
  */
-export async function verifyWithProgress(store: Store, onProgress: ProgressCallback, options: { checkIndex?: boolean; toSeq?: number } = {}): Promise<VerifyResult> {
+export async function verifyWithProgress(store: Store, onProgress: ProgressCallback, options: { checkIndex?: boolean; toSeq?: number; organizations?: readonly string[] } = {}): Promise<VerifyResult> {
   const head = Math.min(options.toSeq ?? Number.POSITIVE_INFINITY, store.head().seq);
   const checkIndex = options.checkIndex ?? true;
   const slice = sliceSize(head);
@@ -24,10 +24,10 @@ export async function verifyWithProgress(store: Store, onProgress: ProgressCallb
   await onProgress(0, head);
   for (let from = 1; from <= head; from += slice) {
     const to = Math.min(head, from + slice - 1);
-    const r = await store.verify({ from_seq: from, to_seq: to, checkIndex });
+    const r = await store.verify({ from_seq: from, to_seq: to, checkIndex, ...(options.organizations === undefined ? {} : { organizations: options.organizations }) });
     checked += r.checked;
     if (!r.ok) return { ...r, from_seq: 1, to_seq: head, checked };
-    await onProgress(checked, head);
+    await onProgress(to, head); // progress is the chain position (checked may count only some organizations)
   }
   return { ok: true, from_seq: 1, to_seq: head, checked };
 }
