@@ -28,7 +28,13 @@ function uuidText(bytes: Uint8Array): string {
  * down to ~1.5 µs an event). `decodeRecord` reads them with msgpackr, and a test checks
  * every field round-trips.
  */
-export function encodeFrames(events: readonly StoredEvent[]): { frames: Buffer; frameLengths: number[] } {
+/** The frames of a group of events, and the length of each. */
+export interface EncodedFrames {
+  frames: Buffer;
+  frameLengths: number[];
+}
+
+export function encodeFrames(events: readonly StoredEvent[]): EncodedFrames {
   let estimate = 0;
   for (const ev of events) {
     estimate += 256 + 3 * (ev.event_type.length + ev.entity_id.length + (ev.entity_name?.length ?? 0) + ev.actor_id.length + ev.organization_id.length + ev.payloadJson.length);

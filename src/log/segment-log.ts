@@ -21,7 +21,7 @@ import {
   parseSegmentHeader,
   segmentHeader,
 } from './frame';
-import { decodeRecord, encodeFrames } from './record';
+import { decodeRecord, encodeFrames, type EncodedFrames } from './record';
 
 export type Durability = 'fsync' | 'write';
 
@@ -144,11 +144,16 @@ export class SegmentLog {
    * Appends sealed events (seqs continuing the head) as one write and one sync. Resolves
    * with each event's location once durable; on failure nothing of the group remains.
    */
-  async append(events: readonly StoredEvent[]): Promise<{ locations: Location[]; batch: FrameBatch }> {
+  async append(events: readonly StoredEvent[], encoded: EncodedFrames = encodeFrames(events)): Promise<{ locations: Location[]; batch: FrameBatch }> {
     this.assertOpen();
-    const { frames, frameLengths } = encodeFrames(events);
+    const { frames, frameLengths } = encoded;
     const first = events[0];
     if (first === undefined) throw new TypeError('append needs at least one event');
+    // The store seals groups ahead of their writes; a group must continue the chain exactly.
+    const head = this.lastHead;
+    if (first.seq !== (head?.seq ?? 0) + 1 || (head !== undefined && first.previous_hash !== head.event_hash)) {
+      throw new TypeError(`append of seq ${first.seq} does not continue the log's head (seq ${head?.seq ?? 0})`);
+    }
     await this.checkSpace(frames.length + SEGMENT_HEADER_BYTES);
     if (this.writeOffset > SEGMENT_HEADER_BYTES && this.writeOffset + frames.length > this.options.segmentBytes) {
       await this.roll(first.seq);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SpineError, isSpineError } from '../errors';
 import { eventHash, uuidv7, validateBatch, verifyEventHashes, type EnvelopeOptions } from '../event';
 import { GENESIS_HASH, type StoredEvent, type ValidEvent } from '../event/types';
-import { SegmentLog, type Durability, type FrameBatch, type LogHead } from '../log';
+import { SegmentLog, encodeFrames, type Durability, type EncodedFrames, type FrameBatch, type LogHead } from '../log';
 import { IndexClient } from './index-client';
 import { filterFingerprint, normalizeFilter, type NormalizedFilter, type QueryFilter } from './filter';
 import { EventReader } from './reader';
@@ -88,6 +88,36 @@ interface Pending {
   events: ValidEvent[];
   resolve: (results: AppendResult[]) => void;
   reject: (err: unknown) => void;
+}
+
+interface Accepted {
+  pending: Pending;
+  stored: StoredEvent[];
+  fresh: boolean[];
+}
+
+/** A group with its seqs, hashes and frames assigned, ready for the log. */
+interface SealedGroup {
+  sealed: StoredEvent[];
+  accepted: Accepted[];
+  /** The client-given ids it seals. */
+  sealedInGroup: Map<string, StoredEvent>;
+  encoded: EncodedFrames;
+}
+
+/** The group whose log write is under way. */
+interface InFlightWrite {
+  /** Whether the write (and fsync) worked. Never rejects. */
+  done: Promise<boolean>;
+  /** Its last event: the next group is sealed on top of it. */
+  last: LogHead;
+  ids: ReadonlyMap<string, StoredEvent>;
+}
+
+/** Whether a group retries a client-given id of the write under way. */
+function retriesOf(group: readonly Pending[], ids: ReadonlyMap<string, StoredEvent>): boolean {
+  if (ids.size === 0) return false;
+  return group.some((p) => p.events.some((ev) => ev.id !== undefined && ids.has(ev.id)));
 }
 
 export const DEFAULT_QUERY_LIMIT = 100;
@@ -170,16 +200,55 @@ export class Store {
     });
   }
 
+  /**
+   * Group commit, pipelined: while one group's write and fsync are in flight, the next
+   * group is sealed (ids looked up, seqs, hashes and frames made) on top of it, so the
+   * CPU work of sealing overlaps the disk's wait. Writes themselves stay strictly in order.
+   * If a write fails, the group sealed on top of it is unsealed and queued again, in front,
+   * to be sealed afresh on the log's real head.
+   */
   private async commitLoop(): Promise<void> {
+    let inFlight: InFlightWrite | undefined;
     try {
-      while (this.queue.length > 0) {
-        if (this.unindexedGroups >= MAX_UNINDEXED_GROUPS) await new Promise<void>((r) => (this.indexDrained = r));
+      for (;;) {
+        if (this.queue.length === 0 || this.unindexedGroups >= MAX_UNINDEXED_GROUPS) {
+          // Nothing to seal (or too much unindexed): let the write under way finish first.
+          if (inFlight !== undefined) {
+            await inFlight.done;
+            inFlight = undefined;
+            continue;
+          }
+          if (this.queue.length === 0) return;
+          await new Promise<void>((r) => (this.indexDrained = r));
+          continue;
+        }
         const group = this.takeGroup();
+        // A retry of an event still being written must wait for that write's outcome.
+        if (inFlight !== undefined && retriesOf(group, inFlight.ids)) {
+          await inFlight.done;
+          inFlight = undefined;
+        }
+        let sealed: SealedGroup | undefined;
         try {
-          await this.commitGroup(group);
+          sealed = await this.sealGroup(group, inFlight);
         } catch (err) {
           for (const p of group) p.reject(err);
+          continue;
         }
+        if (inFlight !== undefined) {
+          const ok = await inFlight.done;
+          inFlight = undefined;
+          if (!ok) {
+            // Sealed on top of a write that failed: seal its requests again, first (those
+            // refused while sealing, or answered as retries, stay answered).
+            if (sealed !== undefined) {
+              this.unseal(sealed);
+              this.queue.unshift(...sealed.accepted.map((a) => a.pending));
+            }
+            continue;
+          }
+        }
+        if (sealed !== undefined) inFlight = this.writeGroup(sealed);
       }
     } finally {
       this.committing = undefined;
@@ -198,15 +267,21 @@ export class Store {
     return group;
   }
 
-  private async commitGroup(group: Pending[]): Promise<void> {
+  /**
+   * Seals a group on top of the log's head, or of the group still being written: seqs,
+   * the timestamp, hashes, frames. Requests with an ID_CONFLICT are refused here. Returns
+   * undefined when nothing new is to be written (retries only; they are answered here).
+   */
+  private async sealGroup(group: Pending[], below: InFlightWrite | undefined): Promise<SealedGroup | undefined> {
     const known = await this.lookupKnownIds(group);
     const now = Math.max(Date.now(), this.lastTimestampMs);
     const timestamp = new Date(now).toISOString();
-    let head = this.log.head;
-    let seq = head?.seq ?? 0;
-    let previousHash = head?.event_hash ?? GENESIS_HASH;
+    const base = below?.last ?? this.log.head;
+    let seq = base?.seq ?? 0;
+    const baseHash = base?.event_hash ?? GENESIS_HASH;
+    let previousHash = baseHash;
     const sealed: StoredEvent[] = [];
-    const accepted: { pending: Pending; stored: StoredEvent[]; fresh: boolean[] }[] = [];
+    const accepted: Accepted[] = [];
     const sealedInGroup = new Map<string, StoredEvent>();
 
     for (const pending of group) {
@@ -263,7 +338,7 @@ export class Store {
       if (conflict !== undefined) {
         // The whole request is refused: roll back the seqs it took.
         seq -= fresh.filter(Boolean).length;
-        previousHash = sealed.length > 0 ? (sealed[sealed.length - 1] as StoredEvent).event_hash : (head?.event_hash ?? GENESIS_HASH);
+        previousHash = sealed.length > 0 ? (sealed[sealed.length - 1] as StoredEvent).event_hash : baseHash;
         pending.reject(conflict);
         continue;
       }
@@ -278,22 +353,43 @@ export class Store {
       void this.indexChain.then(() => {
         for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
       });
-      return;
-    }
-    // Only client-given ids can come back as retries before the index has them.
-    if (sealedInGroup.size > 0) for (const [id, ev] of sealedInGroup) this.unindexedIds.set(id, ev);
-    let batch: FrameBatch;
-    const writeStart = performance.now();
-    try {
-      ({ batch } = await this.log.append(sealed));
-    } catch (err) {
-      for (const id of sealedInGroup.keys()) this.unindexedIds.delete(id);
-      for (const a of accepted) a.pending.reject(err);
-      return;
+      return undefined;
     }
     this.lastTimestampMs = now;
-    head = this.log.head;
-    const writeMs = performance.now() - writeStart;
+    // Only client-given ids can come back as retries before the index has them.
+    for (const [id, ev] of sealedInGroup) this.unindexedIds.set(id, ev);
+    return { sealed, accepted, sealedInGroup, encoded: encodeFrames(sealed) };
+  }
+
+  /** Undoes sealGroup's bookkeeping for a group that will not be written as sealed. */
+  private unseal(group: SealedGroup): void {
+    for (const id of group.sealedInGroup.keys()) this.unindexedIds.delete(id);
+  }
+
+  /**
+   * Writes a sealed group (one write, one fsync) and, once durable, queues its index write,
+   * after which its requests are acknowledged. `done` says whether the log write worked.
+   */
+  private writeGroup(group: SealedGroup): InFlightWrite {
+    const { sealed, accepted, sealedInGroup } = group;
+    const last = sealed[sealed.length - 1] as StoredEvent;
+    const writeStart = performance.now();
+    const done = this.log.append(sealed, group.encoded).then(
+      ({ batch }) => {
+        this.afterWrite(group, batch, performance.now() - writeStart);
+        return true;
+      },
+      (err: unknown) => {
+        this.unseal(group);
+        for (const a of accepted) a.pending.reject(err);
+        return false;
+      },
+    );
+    return { done, last: { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp }, ids: sealedInGroup };
+  }
+
+  private afterWrite(group: SealedGroup, batch: FrameBatch, writeMs: number): void {
+    const { sealed, accepted, sealedInGroup } = group;
     const bytes = batch.frames.length;
     this.unindexedGroups += 1;
     let indexStart = 0;
