@@ -6,6 +6,7 @@
  *   export  --data-dir DIR          every stored event as JSON Lines on standard output
  *   reindex --data-dir DIR          drop the index and rebuild it from the log (offline)
  *   verify | export --http URL      the same job run as an operation in a live daemon
+ *                                   [--api-key-file FILE] [--ca-file FILE] [--cert-file FILE --key-file FILE]
  *
  * verify, export and reindex show their progress on standard error: a bar on a terminal,
  * plain lines otherwise (src/ops/progress-reporter.ts).
@@ -37,7 +38,10 @@ commands:
                             must be stopped); shows the bytes of log scanned
   verify --http URL         run verify (or export) as an operation in the live daemon
   export --http URL         at URL (e.g. 127.0.0.1:8080) and follow its progress; export
-                            then writes the daemon's export file to standard output
+                            then writes the daemon's export file to standard output.
+                            With auth.mode "keys": --api-key-file FILE (a file holding
+                            the key, never the key itself); https:// with a private CA:
+                            --ca-file FILE; mutual TLS: --cert-file FILE --key-file FILE
   config [--defaults | --schema]
                             print the effective configuration as JSON, with where each
                             value came from; --defaults prints config/default.json,
@@ -202,10 +206,11 @@ function wantsDaemon(argv: string[]): boolean {
 
 /** verify / export --http URL: the job runs as an operation in the daemon (src/ops/commands.ts). */
 async function remoteJob(kind: 'verify' | 'export', argv: string[]): Promise<number> {
-  const { remoteJobCommand, takeHttpFlag } = await import('./ops');
-  const { address, rest } = takeHttpFlag(argv);
+  const { remoteDaemon, remoteJobCommand, takeHttpFlag, takeRemoteFlags } = await import('./ops');
+  const { address, rest: others } = takeHttpFlag(argv);
+  const { flags, rest } = takeRemoteFlags(others);
   if (rest.length > 0) throw new SpineError('CONFIG_INVALID', `${kind} --http: ${rest.join(' ')} applies to the offline command only (with --data-dir)`);
-  return remoteJobCommand(kind, address as string);
+  return remoteJobCommand(kind, remoteDaemon(address as string, flags));
 }
 
 /** reindex --data-dir DIR: drops the index and rebuilds it, with progress (src/ops/commands.ts). */

@@ -12,7 +12,7 @@ import { GrpcServer } from './api/grpc';
 import { HttpServer, Router, addOpsRoutes, registerApiRoutes, type ApiRoutes } from './api/http';
 import { operationOpenApiPaths } from './api/http/operation-openapi';
 import { registerOperationRoutes, type OperationRoutes } from './api/http/operation-routes';
-import { Guard, guardOptions, listenerPolicy } from './auth';
+import { Guard, guardOptions, listenerPolicy, loadTls } from './auth';
 import type { LoadedConfig } from './config';
 import { Logger, SpineMetrics } from './observability';
 import { createOperationService, type OperationService } from './ops';
@@ -72,12 +72,14 @@ export class Daemon {
     const exposed = listenerPolicy(config);
     if (exposed !== undefined) logger.warn(exposed, { host: config.host });
     const guard = new Guard(guardOptions(config.auth, logger, metrics));
-    logger.info('authentication', { mode: guard.mode, keys: guard.keyCount, tls: config.tls.certFile !== '', mutualTls: config.tls.clientCaFile !== '' });
+    // Read once for both servers, so they are both TLS or both plain.
+    const tls = loadTls(config.tls);
+    logger.info('authentication', { mode: guard.mode, keys: guard.keyCount, tls: tls !== undefined, mutualTls: tls?.clientCa !== undefined, ...(tls === undefined ? {} : { certificateValidTo: tls.validTo }) });
     const router = addOpsRoutes(new Router(), { storeOpen: () => daemon !== undefined, shuttingDown: () => daemon?.shuttingDown ?? false }, metrics, guard);
     const api = registerApiRoutes(router, { store: () => daemon?.store, config, logger, metrics, guard, openApiPaths: operationOpenApiPaths() });
     let operations: OperationService | undefined;
     const operationRoutes = registerOperationRoutes(router, { service: () => (daemon === undefined ? undefined : operations), config, logger, guard });
-    const http = new HttpServer({ router, logger, metrics });
+    const http = new HttpServer({ router, logger, metrics, tls });
     await http.listen(config.host, config.httpPort);
 
     try {
@@ -111,6 +113,7 @@ export class Daemon {
         metrics,
         guard,
         operations: () => operations,
+        tls,
       });
       await grpc.listen(config.host, config.grpcPort);
       grpc.serving();
@@ -124,6 +127,7 @@ export class Daemon {
         dataDir: resolve(config.dataDir),
         durability: config.durability,
         headSeq: store.head().seq,
+        tls: tls !== undefined,
       });
       return daemon;
     } catch (err) {

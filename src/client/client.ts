@@ -19,6 +19,7 @@ import type {
   AppendResult,
   CallOptions,
   ClientOptions,
+  ClientTlsOptions,
   EmitEvent,
   EventDefaults,
   Filter,
@@ -54,6 +55,28 @@ const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
 /** Four of the server's default heartbeat intervals (subscriptions.heartbeatMs, 15 s). */
 const DEFAULT_SUBSCRIBE_IDLE_MS = 60_000;
 
+/** The channel credentials of the options: theirs, TLS, or plain text. */
+function channelCredentials(options: ClientOptions): grpc.ChannelCredentials {
+  if (options.credentials !== undefined && options.tls !== undefined) throw new TypeError('EventSpineClient: give options.tls or options.credentials, not both');
+  if (options.credentials !== undefined) return options.credentials;
+  if (options.tls === undefined) return grpc.credentials.createInsecure();
+  const { ca, cert, key } = options.tls;
+  if ((cert === undefined) !== (key === undefined)) throw new TypeError('EventSpineClient: options.tls.cert and options.tls.key go together (mutual TLS)');
+  const pem = (v: Buffer | string | undefined): Buffer | null => (v === undefined ? null : Buffer.from(v));
+  return grpc.credentials.createSsl(pem(ca), pem(key), pem(cert));
+}
+
+/** A key as `Bearer` can carry it (RFC 6750 b64token, printable ASCII in practice). */
+function checkApiKey(apiKey: string | undefined): string | undefined {
+  if (apiKey === undefined) return undefined;
+  if (typeof apiKey !== 'string' || !/^[\x21-\x7e]+$/.test(apiKey)) throw new TypeError('EventSpineClient: options.apiKey must be a non-empty string of printable ASCII without spaces');
+  return apiKey;
+}
+
+function tlsChannelOptions(tls: ClientTlsOptions | undefined): grpc.ChannelOptions {
+  return tls?.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName };
+}
+
 /** `defaults` with every option the caller set (an option set to undefined keeps its default). */
 function withDefaults<T extends object>(defaults: T, given: Partial<T> | undefined): T {
   const out = { ...defaults };
@@ -79,8 +102,8 @@ export class EventSpineClient {
   constructor(options: ClientOptions) {
     if (typeof options?.address !== 'string' || options.address === '') throw new TypeError('EventSpineClient: options.address (host:port) is required');
     this.currentAddress = options.address;
-    this.credentials = options.credentials ?? grpc.credentials.createInsecure();
-    this.apiKey = options.apiKey;
+    this.credentials = channelCredentials(options);
+    this.apiKey = checkApiKey(options.apiKey);
     this.defaults = { ...options.defaults };
     this.retry = withDefaults(DEFAULT_RETRY, options.retry);
     if (!(this.retry.attempts >= 1)) throw new TypeError('EventSpineClient: retry.attempts must be ≥ 1');
@@ -91,6 +114,7 @@ export class EventSpineClient {
       'grpc.initial_reconnect_backoff_ms': Math.max(10, this.retry.baseDelayMs),
       'grpc.max_reconnect_backoff_ms': Math.max(10, this.retry.maxDelayMs),
       'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
+      ...tlsChannelOptions(options.tls),
       ...options.channelOptions,
     };
     this.raw = this.makeRaw(this.currentAddress);

@@ -202,12 +202,29 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
+/**
+ * TLS to a daemon serving `tls.certFile` (PEM, as Buffers or strings). Without `ca` the
+ * system's trusted CAs check the server; `cert` and `key` go together, for mutual TLS.
+ */
+export interface ClientTlsOptions {
+  /** CA certificates that signed the daemon's certificate. */
+  ca?: Buffer | string;
+  /** The client's certificate chain (mutual TLS: tls.clientCaFile on the daemon). */
+  cert?: Buffer | string;
+  /** The private key of `cert`. */
+  key?: Buffer | string;
+  /** The name the server certificate must carry, when it differs from the address's host. */
+  serverName?: string;
+}
+
 export interface ClientOptions {
   /** `host:port` of the daemon's gRPC listener, e.g. `127.0.0.1:50051`. */
   address: string;
-  /** Default: insecure (plaintext), for a daemon on loopback. */
+  /** TLS (the daemon's tls.* settings); without it and `credentials`, plain text. */
+  tls?: ClientTlsOptions;
+  /** grpc-js channel credentials, instead of `tls`. Default: insecure (plain text), for a daemon on loopback. */
   credentials?: ChannelCredentials;
-  /** Sent as `authorization: Bearer <apiKey>` on every call. */
+  /** An API key (auth.mode "keys"): sent as `authorization: Bearer <apiKey>` on every call. */
   apiKey?: string;
   defaults?: EventDefaults;
   batch?: BatchOptions;

@@ -11,7 +11,7 @@ import type { JsonObject } from '../event';
 import type { StoreOptions } from '../store';
 import { reindex } from './jobs/reindex';
 import { ProgressReporter, formatAmount, type ProgressOutput } from './progress-reporter';
-import { downloadExport, followRemote, httpBase, startRemoteJob, type RemoteStep } from './remote';
+import { downloadExport, followRemote, remoteDaemon, startRemoteJob, type RemoteDaemon, type RemoteStep } from './remote';
 
 export interface CommandOutput {
   /** Results (standard output); resolves false when the reader went away. */
@@ -71,13 +71,14 @@ export function cliActor(): string {
  * `event-spine verify|export --http URL`: the job runs as an operation in the daemon; its
  * progress is shown here. Exit 0 when it succeeded (and, for verify, the store is intact).
  */
-export async function remoteJobCommand(kind: 'verify' | 'export', address: string, io: CommandOutput = processOutput()): Promise<number> {
-  const base = httpBase(address);
-  const view = await startRemoteJob(base, { kind, actor_id: cliActor(), actor_type: 'human' });
+export async function remoteJobCommand(kind: 'verify' | 'export', address: string | RemoteDaemon, io: CommandOutput = processOutput()): Promise<number> {
+  const daemon = typeof address === 'string' ? remoteDaemon(address) : address;
+  const base = daemon.base;
+  const view = await startRemoteJob(daemon, { kind, actor_id: cliActor(), actor_type: 'human' });
   io.err.write(`${kind}: operation ${view.id} started in the daemon at ${base}\n`);
   const progress = new ProgressReporter(kind, 'events', io.err);
   let terminal: RemoteStep | undefined;
-  for await (const step of followRemote(base, view.id)) {
+  for await (const step of followRemote(daemon, view.id)) {
     const d = step.data;
     if (step.step === 'started' && typeof d.total === 'number') progress.update(0, d.total);
     else if (step.step === 'progress' && typeof d.done === 'number' && typeof d.total === 'number') progress.update(d.done, d.total);
@@ -98,7 +99,7 @@ export async function remoteJobCommand(kind: 'verify' | 'export', address: strin
     await io.out(`FAILED ${base}: first bad seq ${String(summary.first_bad_seq ?? '?')}: ${String(summary.reason ?? 'unknown reason')} (operation ${view.id})\n`);
     return 1;
   }
-  await downloadExport(base, view.id, io.out);
+  await downloadExport(daemon, view.id, io.out);
   io.err.write(`export: ${String(summary.events)} events, sha256 ${String(summary.sha256)} (recorded by operation ${view.id})\n`);
   return 0;
 }

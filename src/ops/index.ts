@@ -26,4 +26,4 @@ export { ANONYMOUS_ACTOR, OperationService, createOperationService, type Operati
 export * from './auto-setup';
 export * from './jobs';
 export { cliActor, processOutput, reindexCommand, remoteJobCommand, takeHttpFlag, type CommandOutput } from './commands';
-export { downloadExport, followRemote, httpBase, startRemoteJob, type RemoteStep } from './remote';
+export { downloadExport, followRemote, httpBase, remoteDaemon, startRemoteJob, takeRemoteFlags, type RemoteDaemon, type RemoteFlags, type RemoteStep } from './remote';

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import type { Guard } from '../../auth';
+import type { Guard, TlsMaterial } from '../../auth';
 import { SpineError } from '../../errors';
 import type { Logger, SpineMetrics } from '../../observability';
 import type { OperationService } from '../../ops';
@@ -30,6 +30,8 @@ export interface GrpcServerOptions {
   guard?: Guard;
   /** Operations (BatchAutoSetup, WatchOperation, GetOperation); without it they answer NOT_READY. */
   operations?: () => OperationService | undefined;
+  /** Serve TLS only (with client certificates when it has a client CA); plain without it. */
+  tls?: TlsMaterial;
 }
 
 /** `host:port`, with brackets around an IPv6 host. */
@@ -96,7 +98,12 @@ export class GrpcServer {
   /** Binds `host:port` (0: a free port) and starts serving; resolves with the bound address. */
   listen(host: string, port: number): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(formatAddress(host, port), grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      const tls = this.options.tls;
+      const credentials =
+        tls === undefined
+          ? grpc.ServerCredentials.createInsecure()
+          : grpc.ServerCredentials.createSsl(tls.clientCa ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.clientCa !== undefined);
+      this.server.bindAsync(formatAddress(host, port), credentials, (err, bound) => {
         if (err !== null) {
           reject(new SpineError('IO_ERROR', `gRPC cannot listen on ${formatAddress(host, port)}: ${err.message}`, { cause: err, field: 'grpcPort' }));
           return;

@@ -1,10 +1,13 @@
 /**
- * The HTTP listener (node:http): one router, errors as {"error":{"code","message"}},
- * requests counted by route and status. /healthz, /readyz and /metrics are registered by
- * ops-routes.ts; the REST API adds its routes to the same router.
+ * The HTTP listener (node:http, or node:https with the `tls` settings): one router, errors
+ * as {"error":{"code","message"}}, requests counted by route and status. /healthz, /readyz
+ * and /metrics are registered by ops-routes.ts; the REST API adds its routes to the same
+ * router.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TlsMaterial } from '../../auth';
 import { SpineError, isSpineError } from '../../errors';
 import type { Logger, SpineMetrics } from '../../observability';
 import { sendError } from './respond';
@@ -14,6 +17,8 @@ export interface HttpServerOptions {
   router: Router;
   logger: Logger;
   metrics: SpineMetrics;
+  /** Serve HTTPS only; with a client CA every client must present a certificate it signed. */
+  tls?: TlsMaterial;
 }
 
 function formatAddress(host: string, port: number): string {
@@ -21,11 +26,20 @@ function formatAddress(host: string, port: number): string {
 }
 
 export class HttpServer {
-  private readonly server: Server;
+  private readonly server: Server | TlsServer;
   private boundAddress: string | undefined;
 
   constructor(private readonly options: HttpServerOptions) {
-    this.server = createServer((req, res) => this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    const tls = options.tls;
+    if (tls === undefined) {
+      this.server = createServer(handler);
+      return;
+    }
+    const mutual = tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true };
+    this.server = createTlsServer({ cert: tls.cert, key: tls.key, ...mutual }, handler);
+    // A refused client certificate or a plain-text client: the handshake fails before any request.
+    this.server.on('tlsClientError', (err) => options.logger.debug('TLS handshake refused', { surface: 'http', reason: err.message }));
   }
 
   listen(host: string, port: number): Promise<string> {
