@@ -7,6 +7,7 @@
  *   reindex --data-dir DIR          drop the index and rebuild it from the log (offline)
  *   verify | export --http URL      the same job run as an operation in a live daemon
  *                                   [--api-key-file FILE] [--ca-file FILE] [--cert-file FILE --key-file FILE]
+ *   keys new | hash                 an API key and its keys file entry (src/auth/keys-command.ts)
  *
  * verify, export and reindex show their progress on standard error: a bar on a terminal,
  * plain lines otherwise (src/ops/progress-reporter.ts).
@@ -42,6 +43,10 @@ commands:
                             With auth.mode "keys": --api-key-file FILE (a file holding
                             the key, never the key itself); https:// with a private CA:
                             --ca-file FILE; mutual TLS: --cert-file FILE --key-file FILE
+  keys new --id ID --scopes append,read [--organizations ORGS] [--actor-id ACTOR] …
+                            a new API key: its secret (first line, shown once) and its
+                            keys file entry (the hash); keys hash: the entry of a secret
+                            read from standard input (event-spine keys --help)
   config [--defaults | --schema]
                             print the effective configuration as JSON, with where each
                             value came from; --defaults prints config/default.json,
@@ -76,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
         return await reindexStore(loadForStore(rest, 'reindex'));
       case 'config':
         return printConfig(rest);
+      case 'keys':
+        return await keys(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -83,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return 0;
       default:
-        process.stderr.write(`event-spine: unknown command ${JSON.stringify(command)}; commands are serve, verify, export, reindex, config, help\n`);
+        process.stderr.write(`event-spine: unknown command ${JSON.stringify(command)}; commands are serve, verify, export, reindex, config, keys, help\n`);
         return 2;
     }
   } catch (err) {
@@ -211,6 +218,20 @@ async function remoteJob(kind: 'verify' | 'export', argv: string[]): Promise<num
   const { flags, rest } = takeRemoteFlags(others);
   if (rest.length > 0) throw new SpineError('CONFIG_INVALID', `${kind} --http: ${rest.join(' ')} applies to the offline command only (with --data-dir)`);
   return remoteJobCommand(kind, remoteDaemon(address as string, flags));
+}
+
+/** keys new | hash: API keys and their entries (src/auth/keys-command.ts). */
+async function keys(argv: string[]): Promise<number> {
+  const { keysCommand } = await import('./auth');
+  return keysCommand(argv, {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    readInput: async () => {
+      let text = '';
+      for await (const chunk of process.stdin.setEncoding('utf8')) text += chunk as string;
+      return text;
+    },
+  });
 }
 
 /** reindex --data-dir DIR: drops the index and rebuilds it, with progress (src/ops/commands.ts). */

@@ -4,3 +4,4 @@ export { Guard, guardOptions, type AuthMode, type AuthSettings, type CallSite, t
 export { SCOPES, SECRET_PREFIX, hashSecret, newSecret, parseKeys, readKeysFile, type ApiKey, type Scope } from './keys';
 export { isLoopback, listenerPolicy } from './listeners';
 export { loadTls, type TlsMaterial, type TlsSettings } from './tls';
+export { KEYS_USAGE, keysCommand, type KeysCommandIo } from './keys-command';
