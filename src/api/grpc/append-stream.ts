@@ -9,10 +9,17 @@
  * request_id is unknown): the stream ends with INVALID_ARGUMENT after the answers in flight.
  * On shutdown the stream stops reading, answers what it has read, and ends with
  * UNAVAILABLE (error-code STORE_CLOSED); the client resends the rest to the next daemon.
+ *
+ * The stream opens with the gate (a key with the append scope, one call of its rate, one
+ * of its stream slots, held until the stream ends however it ends); each request then
+ * counts one more call of the rate: past it, that request is answered RATE_LIMITED (not
+ * appended; send it again) and the stream stays open.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { Caller } from '../../auth';
 import { GrpcStatus, SpineError } from '../../errors';
 import { abandonedStatus, checkDecoded, deadlineError, deadlinePassed, recordCall, type Malformed, type ServiceContext } from './calls';
+import { admitMessage, enterCall, holdStream, noteRefusal } from './gate';
 import type { AppendStreamRequestMsg, AppendStreamResponseMsg } from './messages';
 import { asSpineError, errorMsg, serviceError } from './status';
 import { appendEvents } from './unary';
@@ -22,10 +29,16 @@ const METHOD = 'AppendStream';
 export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreamingCall<AppendStreamRequestMsg | Malformed, AppendStreamResponseMsg> {
   const max = ctx.settings.maxInFlightPerStream;
   return (call) => {
-    if (deadlinePassed(call)) {
-      const err = deadlineError();
-      recordCall(ctx, METHOD, serviceError(err).code, err);
-      call.emit('error', serviceError(err));
+    let caller: Caller;
+    let release: () => void;
+    try {
+      if (deadlinePassed(call)) throw deadlineError();
+      caller = enterCall(ctx.guard, call.metadata, 'append', METHOD);
+      release = holdStream(ctx.guard, caller, METHOD);
+    } catch (err) {
+      const e = asSpineError(err, ctx.logger, METHOD);
+      recordCall(ctx, METHOD, serviceError(e).code, e);
+      call.emit('error', serviceError(e));
       return;
     }
     let inFlight = 0;
@@ -38,6 +51,7 @@ export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreami
       if (finished || inFlight > 0 || (!halfClosed && endWith === undefined)) return;
       finished = true;
       untrack();
+      release();
       if (call.cancelled) return;
       if (endWith !== undefined) {
         recordCall(ctx, METHOD, serviceError(endWith).code, endWith);
@@ -76,12 +90,23 @@ export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreami
       const requestId = request.request_id ?? 0;
       inFlight += 1;
       if (inFlight >= max) call.pause();
-      appendEvents(ctx, request.events).then(
+      const refuse = (err: unknown): void => {
+        const e = asSpineError(err, ctx.logger, METHOD);
+        ctx.metrics.failed(e.code);
+        respond({ request_id: requestId, error: errorMsg(e) });
+      };
+      // Each request is one more call of the key's rate; past it, it is answered, not appended.
+      try {
+        admitMessage(ctx.guard, caller, METHOD);
+      } catch (err) {
+        refuse(err);
+        return;
+      }
+      appendEvents(ctx, caller, request.events).then(
         (ok) => respond({ request_id: requestId, ok }),
         (err: unknown) => {
-          const e = asSpineError(err, ctx.logger, METHOD);
-          ctx.metrics.failed(e.code);
-          respond({ request_id: requestId, error: errorMsg(e) });
+          noteRefusal(ctx.guard, err, caller, METHOD);
+          refuse(err);
         },
       );
     });
@@ -102,6 +127,7 @@ export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreami
       if (!finished) {
         finished = true;
         untrack();
+        release();
         recordCall(ctx, METHOD, abandonedStatus(call));
       }
     });

@@ -1,13 +1,15 @@
 /**
- * What every call goes through: requests that failed to decode, deadlines, the mapping of
- * errors to statuses, metrics by method and status, and the registry of long-lived
- * streams that a shutdown ends.
+ * What every call goes through: the gate (API key, rate, scope, stream slots), requests
+ * that failed to decode, deadlines, the mapping of errors to statuses, metrics by method
+ * and status, and the registry of long-lived streams that a shutdown ends.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { Caller, Guard, Scope } from '../../auth';
 import { GrpcStatus, SpineError } from '../../errors';
 import type { EnvelopeOptions } from '../../event';
 import type { Logger, SpineMetrics } from '../../observability';
 import type { Store } from '../../store';
+import { enterCall, holdStream, noteRefusal } from './gate';
 import { asSpineError, serviceError, statusName } from './status';
 
 /** The settings the service reads (a slice of the daemon's Config). */
@@ -25,6 +27,8 @@ export interface ServiceContext {
   logger: Logger;
   metrics: SpineMetrics;
   calls: OpenCalls;
+  /** Who may call what (DESIGN §7); in auth.mode "none" every call is the anonymous caller. */
+  guard: Guard;
 }
 
 // ---- requests that did not decode --------------------------------------------------------
@@ -47,7 +51,7 @@ export function checkDecoded<T>(request: T | Malformed): T {
 }
 
 /** What every kind of server call has (grpc-js does not export its ServerSurfaceCall). */
-export type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'cancelled'> & NodeJS.EventEmitter;
+export type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'cancelled' | 'metadata'> & NodeJS.EventEmitter;
 
 // ---- deadlines ---------------------------------------------------------------------------
 
@@ -130,11 +134,34 @@ export function abandonedStatus(call: SurfaceCall): number {
   return deadlinePassed(call) ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.CANCELLED;
 }
 
-/** A unary handler from an async function: deadline checked first, errors mapped. */
+/**
+ * A unary handler of eventspine.v1.EventSpine from an async function: deadline checked
+ * first, then the gate (a key with `scope`, within its rate), then the request; the
+ * handler gets the Caller. Errors mapped; refusals logged and counted.
+ */
 export function unary<Req, Res>(
   ctx: ServiceContext,
   method: string,
+  scope: Scope,
+  fn: (request: Req, caller: Caller, call: grpc.ServerUnaryCall<Req | Malformed, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req | Malformed, Res> {
+  return unaryCall(ctx, method, (call) => enterCall(ctx.guard, call.metadata, scope, method), fn);
+}
+
+/** A unary handler open to every caller, without a key: grpc.health.v1 only (probes carry none). */
+export function openUnary<Req, Res>(
+  ctx: ServiceContext,
+  method: string,
   fn: (request: Req, call: grpc.ServerUnaryCall<Req | Malformed, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req | Malformed, Res> {
+  return unaryCall(ctx, method, () => undefined, (request: Req, _caller, call) => fn(request, call));
+}
+
+function unaryCall<Req, Res, C extends Caller | undefined>(
+  ctx: ServiceContext,
+  method: string,
+  enter: (call: SurfaceCall) => C,
+  fn: (request: Req, caller: C, call: grpc.ServerUnaryCall<Req | Malformed, Res>) => Promise<Res>,
 ): grpc.handleUnaryCall<Req | Malformed, Res> {
   return (call, callback) => {
     const started = performance.now();
@@ -143,31 +170,39 @@ export function unary<Req, Res>(
       callback(serviceError(err));
     };
     if (deadlinePassed(call)) return fail(deadlineError());
+    let caller: C;
     let request: Req;
     try {
+      caller = enter(call);
       request = checkDecoded(call.request);
     } catch (err) {
       return fail(asSpineError(err, ctx.logger, method));
     }
-    fn(request, call).then(
+    fn(request, caller, call).then(
       (response) => {
         if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call), undefined, started);
         recordCall(ctx, method, GrpcStatus.OK, undefined, started);
         callback(null, response);
       },
-      (err: unknown) => fail(asSpineError(err, ctx.logger, method)),
+      (err: unknown) => {
+        noteRefusal(ctx.guard, err, caller, method);
+        fail(asSpineError(err, ctx.logger, method));
+      },
     );
   };
 }
 
 /**
- * A server-streaming handler from an async function that writes messages and resolves
- * when done: the call then ends with OK, or with the status of the error it threw.
+ * A long-lived server-streaming handler from an async function that writes messages and
+ * resolves when done: the call then ends with OK, or with the status of the error it
+ * threw. It passes the gate as unary() does and holds one of the key's stream slots until
+ * the function settles, however the stream ends (end, error, cancel, shutdown).
  */
 export function serverStream<Req, Res>(
   ctx: ServiceContext,
   method: string,
-  fn: (request: Req, call: grpc.ServerWritableStream<Req | Malformed, Res>) => Promise<void>,
+  scope: Scope,
+  fn: (request: Req, caller: Caller, call: grpc.ServerWritableStream<Req | Malformed, Res>) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req | Malformed, Res> {
   return (call) => {
     const fail = (err: SpineError): void => {
@@ -175,20 +210,28 @@ export function serverStream<Req, Res>(
       call.emit('error', serviceError(err));
     };
     if (deadlinePassed(call)) return fail(deadlineError());
+    let caller: Caller;
     let request: Req;
+    let release: () => void;
     try {
+      caller = enterCall(ctx.guard, call.metadata, scope, method);
       request = checkDecoded(call.request);
+      release = holdStream(ctx.guard, caller, method);
     } catch (err) {
       return fail(asSpineError(err, ctx.logger, method));
     }
-    fn(request, call).then(
+    // An async wrapper: a handler that throws at once still releases its slot.
+    (async () => fn(request, caller, call))().then(
       () => {
+        release();
         if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call));
         recordCall(ctx, method, GrpcStatus.OK);
         call.end();
       },
       (err: unknown) => {
+        release();
         if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call));
+        noteRefusal(ctx.guard, err, caller, method);
         fail(asSpineError(err, ctx.logger, method));
       },
     );

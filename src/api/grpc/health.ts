@@ -7,7 +7,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, SpineError } from '../../errors';
-import { checkDecoded, recordCall, unary, type Malformed, type ServiceContext } from './calls';
+import { checkDecoded, openUnary, recordCall, type Malformed, type ServiceContext } from './calls';
 import type { HealthCheckRequestMsg, HealthCheckResponseMsg, ServingStatus } from './messages';
 import { SPINE_SERVICE } from './proto';
 
@@ -44,14 +44,14 @@ export class HealthService {
 
   handlers(ctx: ServiceContext) {
     return {
-      Check: unary<HealthCheckRequestMsg, HealthCheckResponseMsg>(ctx, 'Health/Check', async (req) => {
+      Check: openUnary<HealthCheckRequestMsg, HealthCheckResponseMsg>(ctx, 'Health/Check', async (req) => {
         const service = req.service ?? '';
         const status = this.statuses.get(service);
         if (status === undefined) throw new SpineError('NOT_FOUND', `service: no service named ${JSON.stringify(service)} here`, { field: 'service' });
         return { status };
       }),
 
-      List: unary<Record<string, never>, { statuses: Record<string, HealthCheckResponseMsg> }>(ctx, 'Health/List', async () => ({
+      List: openUnary<Record<string, never>, { statuses: Record<string, HealthCheckResponseMsg> }>(ctx, 'Health/List', async () => ({
         statuses: Object.fromEntries([...this.statuses].map(([name, status]) => [name, { status }])),
       })),
 

@@ -3,11 +3,15 @@
  * steps (the same messages as the HTTP SSE stream: `data` is the very same JSON text),
  * GetOperation answers its status. A cancelled call stops only the stream; the operation
  * runs to its end in the daemon and WatchOperation picks it up after any seq.
+ *
+ * BatchAutoSetup needs the append scope (it creates checks as events); GetOperation and
+ * WatchOperation the read scope, and an operation of an organization the caller does not
+ * see is NOT_FOUND, as if it did not exist.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { Caller } from '../../auth';
+import type { Caller } from '../../auth';
 import { SpineError } from '../../errors';
-import { operationEventData, type OperationEvent, type OperationService, type OperationView, type Scalar } from '../../ops';
+import { operationEventData, type OperationEvent, type OperationService, type OperationView, type Scalar, type WatchOptions } from '../../ops';
 import { serverStream, unary, waitForDrain, type Malformed, type ServiceContext } from './calls';
 
 // ---- messages (proto-loader's view: absent fields undefined) -------------------------------
@@ -139,10 +143,10 @@ function operationId(id: string | undefined): string {
 type StepStream = grpc.ServerWritableStream<unknown, OperationEventMsg>;
 
 /**
- * Writes the operation's steps after `after` until its terminal step. Ends quietly when
+ * Writes the steps `watch` yields after `after` until the terminal step. Ends quietly when
  * the client cancels; on shutdown fails UNAVAILABLE naming the seq to resume after.
  */
-async function streamSteps(ctx: ServiceContext, service: OperationService, id: string, after: number, call: StepStream): Promise<void> {
+async function streamSteps(ctx: ServiceContext, watch: (options: WatchOptions) => AsyncIterable<OperationEvent>, after: number, call: StepStream): Promise<void> {
   const abort = new AbortController();
   let shuttingDown = false;
   const untrack = ctx.calls.trackStream(() => {
@@ -153,7 +157,7 @@ async function streamSteps(ctx: ServiceContext, service: OperationService, id: s
   call.once('cancelled', onCancel);
   let last = after;
   try {
-    for await (const ev of service.watch(id, Caller.anonymous /* TODO(issue 7) */, { after_seq: after, signal: abort.signal, queueLimit: ctx.settings.queueLimit })) {
+    for await (const ev of watch({ after_seq: after, signal: abort.signal, queueLimit: ctx.settings.queueLimit })) {
       if (call.cancelled) return;
       last = ev.seq;
       if (!call.write(toOperationEventMsg(ev)) && !(await waitForDrain(call))) break;
@@ -175,18 +179,20 @@ export function operationHandlers(ctx: ServiceContext, service: () => OperationS
     return s;
   };
   return {
-    BatchAutoSetup: serverStream<BatchAutoSetupRequestMsg, OperationEventMsg>(ctx, 'BatchAutoSetup', async (req, call) => {
+    BatchAutoSetup: serverStream<BatchAutoSetupRequestMsg, OperationEventMsg>(ctx, 'BatchAutoSetup', 'append', async (req, caller, call) => {
       const s = svc();
-      const started = await s.startAutoSetup(autoSetupBody(req), Caller.anonymous /* TODO(issue 7) */); // a bad request fails before any message
-      await streamSteps(ctx, s, started.id, 0, call as grpc.ServerWritableStream<BatchAutoSetupRequestMsg | Malformed, OperationEventMsg> as StepStream);
+      const started = await s.startAutoSetup(autoSetupBody(req), caller); // a bad request fails before any message
+      // The caller started it, in an organization it may act in: its progress is the
+      // answer to this call, also for a key with the append scope alone.
+      await streamSteps(ctx, (options) => s.operations.watch(started.id, options), 0, call as grpc.ServerWritableStream<BatchAutoSetupRequestMsg | Malformed, OperationEventMsg> as StepStream);
     }),
 
-    WatchOperation: serverStream<WatchOperationRequestMsg, OperationEventMsg>(ctx, 'WatchOperation', async (req, call) => {
+    WatchOperation: serverStream<WatchOperationRequestMsg, OperationEventMsg>(ctx, 'WatchOperation', 'read', async (req, caller, call) => {
       const s = svc();
-      const view = await s.get(operationId(req.operation_id), Caller.anonymous /* TODO(issue 7) */); // NOT_FOUND before any message
-      await streamSteps(ctx, s, view.id, req.after_seq ?? 0, call as unknown as StepStream);
+      const view = await s.get(operationId(req.operation_id), caller); // NOT_FOUND before any message
+      await streamSteps(ctx, (options) => s.watch(view.id, caller, options), req.after_seq ?? 0, call as unknown as StepStream);
     }),
 
-    GetOperation: unary<GetOperationRequestMsg, OperationMsg>(ctx, 'GetOperation', async (req) => toOperationMsg(await svc().get(operationId(req.operation_id), Caller.anonymous /* TODO(issue 7) */))),
+    GetOperation: unary<GetOperationRequestMsg, OperationMsg>(ctx, 'GetOperation', 'read', async (req, caller) => toOperationMsg(await svc().get(operationId(req.operation_id), caller))),
   };
 }

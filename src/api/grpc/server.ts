@@ -13,6 +13,7 @@ import type { OperationService } from '../../ops';
 import type { Store } from '../../store';
 import { appendStreamHandler } from './append-stream';
 import { OpenCalls, malformed, type ServiceContext, type ServiceSettings } from './calls';
+import { noAuthGuard } from './gate';
 import { HealthService } from './health';
 import { HEALTH_SERVICE, SPINE_SERVICE, loadPackageDefinition } from './proto';
 import { operationHandlers } from './operations';
@@ -81,7 +82,7 @@ export class GrpcServer {
       'grpc.max_send_message_length': -1,
       'grpc.max_concurrent_streams': options.maxConcurrentStreams,
     });
-    const ctx: ServiceContext = { store: options.store, settings, logger: options.logger, metrics: options.metrics, calls: this.calls };
+    const ctx: ServiceContext = { store: options.store, settings, logger: options.logger, metrics: options.metrics, calls: this.calls, guard: options.guard ?? noAuthGuard(options.logger, options.metrics) };
     const definition = loadPackageDefinition();
     const spine = guardRequests(definition[SPINE_SERVICE] as ServiceDefinition, settings.maxMessageBytes);
     const health = guardRequests(definition[HEALTH_SERVICE] as ServiceDefinition, settings.maxMessageBytes);

@@ -3,8 +3,10 @@
  * then live). Both honour backpressure: when grpc-js's write buffer is full they stop
  * pulling events until 'drain'. A slow subscriber is never dropped: the store's live queue
  * for it overflows, it gets `fell_behind` and is served from the log until `caught_up`.
+ * Both are narrowed to the caller's organizations, the live part of Subscribe included.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { Caller } from '../../auth';
 import { SpineError } from '../../errors';
 import type { SubscriptionItem } from '../../store';
 import { deadlineMs, serverStream, waitForDrain, type Malformed, type ServiceContext } from './calls';
@@ -14,9 +16,9 @@ import type { EventMsg, ReadRequestMsg, SubscribeRequestMsg, SubscribeResponseMs
 export function streamHandlers(ctx: ServiceContext) {
   const { store } = ctx;
   return {
-    Read: serverStream<ReadRequestMsg, EventMsg>(ctx, 'Read', async (req, call) => {
+    Read: serverStream<ReadRequestMsg, EventMsg>(ctx, 'Read', 'read', async (req, caller, call) => {
       const deadline = deadlineMs(call);
-      const events = store.read(toQueryFilter(req.filter));
+      const events = store.read(caller.restrict(toQueryFilter(req.filter)));
       for await (const ev of events) {
         // A cancelled call is over; a passed deadline must never look like a complete read.
         if (call.cancelled) return;
@@ -25,7 +27,7 @@ export function streamHandlers(ctx: ServiceContext) {
       }
     }),
 
-    Subscribe: serverStream<SubscribeRequestMsg, SubscribeResponseMsg>(ctx, 'Subscribe', (req, call) => subscribe(ctx, req, call)),
+    Subscribe: serverStream<SubscribeRequestMsg, SubscribeResponseMsg>(ctx, 'Subscribe', 'read', (req, caller, call) => subscribe(ctx, caller, req, call)),
   };
 }
 
@@ -83,10 +85,10 @@ class Waker {
   }
 }
 
-async function subscribe(ctx: ServiceContext, req: SubscribeRequestMsg, call: grpc.ServerWritableStream<SubscribeRequestMsg | Malformed, SubscribeResponseMsg>): Promise<void> {
+async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequestMsg, call: grpc.ServerWritableStream<SubscribeRequestMsg | Malformed, SubscribeResponseMsg>): Promise<void> {
   const { store, settings } = ctx;
   const detach = new AbortController();
-  const iterator = store.subscribe(toQueryFilter(req.filter), {
+  const iterator = store.subscribe(caller.restrict(toQueryFilter(req.filter)), {
     ...(req.from_seq === undefined ? {} : { from_seq: req.from_seq }),
     queueLimit: settings.queueLimit,
     signal: detach.signal,

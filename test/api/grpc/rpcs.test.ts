@@ -94,7 +94,7 @@ t.test('the EventSpine service, end to end', async (t) => {
     const REQUESTS = 120;
     for (let i = 1; i <= REQUESTS; i++) {
       const bad = i % 30 === 0;
-      const events = Array.from({ length: 5 }, (_, k) => wireEvent({ event_type: bad && k === 2 ? 'Not.Valid' : 'ops.stream.tested', payload: JSON.stringify({ i, k }) }));
+      const events = Array.from({ length: 5 }, (_, k) => wireEvent({ event_type: bad && k === 2 ? 'Not.Valid' : 'qa.stream.tested', payload: JSON.stringify({ i, k }) }));
       stream.write({ request_id: i, events });
     }
     stream.end();
@@ -146,7 +146,7 @@ t.test('the EventSpine service, end to end', async (t) => {
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await q({ domain: 'ops' }, { limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+      const page = await q({ domain: 'qa' }, { limit: 100, ...(cursor === undefined ? {} : { cursor }) });
       seen.push(...page.items.map((e) => e.seq as number));
       cursor = page.next_cursor;
       pages += 1;
@@ -158,7 +158,7 @@ t.test('the EventSpine service, end to end', async (t) => {
       'ascending, no duplicate',
     );
 
-    const badCursor = await q({ domain: 'ops' }, { cursor: 'nope' }).catch((e: unknown) => e);
+    const badCursor = await q({ domain: 'qa' }, { cursor: 'nope' }).catch((e: unknown) => e);
     t.match(errorInfo(badCursor), { status: grpc.status.INVALID_ARGUMENT, code: 'INVALID_CURSOR', field: 'cursor' });
     const badFilter = await q({ entity_id: 'x' }).catch((e: unknown) => e);
     t.match(errorInfo(badFilter), { status: grpc.status.INVALID_ARGUMENT, code: 'INVALID_QUERY', field: 'entity_id' });
