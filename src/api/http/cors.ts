@@ -4,9 +4,9 @@
  * (cookies) are involved: callers authenticate with headers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteContext, RouteHandler } from './router';
+import type { GatedRoute, RouteContext, RouteHandler } from './router';
 
-/** Request headers a browser may send (preflight answer). */
+/** Request headers a browser may send (preflight answer); `authorization` carries the API key. */
 const ALLOWED_HEADERS = 'content-type, last-event-id, authorization, cache-control, x-requested-with';
 /** Response headers a browser script may read. */
 const EXPOSED_HEADERS = 'location, allow';
@@ -33,10 +33,17 @@ export class CorsPolicy {
     return true;
   }
 
-  wrap(handler: RouteHandler): RouteHandler {
-    return (ctx: RouteContext) => {
-      this.apply(ctx.req, ctx.res);
-      return handler(ctx);
+  /** The route with the CORS headers set first, outside its gate: a browser can read a 401 too. */
+  wrap(route: GatedRoute): GatedRoute {
+    return {
+      access: route.access,
+      handler: (method, pattern) => {
+        const inner = route.handler(method, pattern);
+        return (ctx: RouteContext) => {
+          this.apply(ctx.req, ctx.res);
+          return inner(ctx);
+        };
+      },
     };
   }
 

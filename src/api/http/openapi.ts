@@ -2,9 +2,16 @@
  * The OpenAPI 3.1 document of the whole HTTP surface (https://spec.openapis.org/oas/v3.1.0),
  * served at GET /api/openapi.json. Schemas are in openapi-schemas.ts; the tests validate
  * every JSON response they receive against this document.
+ *
+ * Security (DESIGN §7) is written from the router's own declarations (withSecurity), so the
+ * document says of each operation exactly what its gate enforces: the scope as a role of
+ * the bearer scheme (OpenAPI 3.1 allows role names for non-OAuth schemes), `security: []`
+ * for open ones, `access_token` on the SSE streams, and the 401, 403 and 429 answers.
  */
 import { packageVersion } from '../../paths';
+import { ACCESS_TOKEN } from './gate';
 import { SCHEMAS } from './openapi-schemas';
+import type { RouteInfo } from './router';
 
 type Obj = Record<string, unknown>;
 
@@ -53,14 +60,78 @@ const ALLOW_HEADER = { Allow: { schema: { type: 'string' }, description: 'The me
 
 const RESPONSES: Record<string, Obj> = {
   BadRequest: json(schemaRef('Error'), 'Invalid input: a bad field, parameter, cursor or date (code names the rule, message the field).'),
-  NotFound: json(schemaRef('Error'), 'No such event or resource (NOT_FOUND).'),
+  NotFound: json(schemaRef('Error'), 'No such event or resource (NOT_FOUND); an event of an organization the key does not see is not found either.'),
   Immutable: json(schemaRef('Error'), 'Events are immutable: no update or delete (IMMUTABLE).', ALLOW_HEADER),
   Conflict: json(schemaRef('Error'), 'An event with this id exists with different content (ID_CONFLICT).'),
   TooLarge: json(schemaRef('Error'), 'The body (REQUEST_TOO_LARGE, limits.maxHttpBodyBytes), a payload (PAYLOAD_TOO_LARGE) or a batch (BATCH_TOO_LARGE) is over its limit.'),
   UnsupportedMediaType: json(schemaRef('Error'), 'The body is not sent as Content-Type: application/json (UNSUPPORTED_MEDIA_TYPE).'),
   NotReady: json(schemaRef('Error'), 'The daemon is starting (NOT_READY) or shutting down (STORE_CLOSED).'),
+  Unauthenticated: json(schemaRef('Error'), 'No API key, a malformed Authorization value, or a key that is unknown or was removed (UNAUTHENTICATED).'),
+  Forbidden: json(schemaRef('Error'), "The key lacks the scope, the organization or the actor for this call (PERMISSION_DENIED); the message names what, the field names the input."),
+  RateLimited: json(schemaRef('Error'), "Over the key's rate (auth.rateLimitPerSecond or its rate_limit_per_second), or it already holds its maximum of open streams (RATE_LIMITED).", {
+    'Retry-After': { schema: { type: 'integer', minimum: 1 }, description: 'Seconds to wait before retrying.' },
+  }),
   Error: json(schemaRef('Error'), 'Any other error, as {"error":{"code","message"}}.'),
 };
+
+const SECURITY_SCHEMES: Record<string, Obj> = {
+  bearerAuth: {
+    type: 'http',
+    scheme: 'bearer',
+    description:
+      'An API key: "Authorization: Bearer <key>". Keys have scopes (append, read, admin; each operation names the one it needs as its role), may be limited to organizations (their reads see only those, naming another is 403, an event or operation of another is 404) and bound to an actor. Not needed with auth.mode "none" (loopback only).',
+  },
+  accessToken: {
+    type: 'apiKey',
+    in: 'query',
+    name: ACCESS_TOKEN,
+    description: 'The same key as a query parameter (RFC 6750 §2.3), for EventSource, which cannot set headers. Taken only by the two SSE streams; any other operation refuses it (400 INVALID_QUERY). Never together with the header.',
+  },
+};
+
+const ACCESS_TOKEN_PARAM: Obj = {
+  name: ACCESS_TOKEN,
+  in: 'query',
+  required: false,
+  schema: { type: 'string' },
+  description: 'The API key, for clients that cannot send the Authorization header (EventSource); not with the header. A URL with a key ends up in browser history and proxy logs: prefer the header where you can.',
+};
+
+const DENIALS = { '401': responseRef('Unauthenticated'), '403': responseRef('Forbidden'), '429': responseRef('RateLimited') };
+
+/**
+ * The document's operations with the access the router declares for them: `security`, the
+ * refusals they can answer (400 for a misplaced access_token, 401, 403, 429) and the
+ * access_token parameter where it is taken.
+ */
+function withSecurity(paths: Obj, routes: readonly RouteInfo[]): Obj {
+  const out: Obj = {};
+  for (const [path, item] of Object.entries(paths)) out[path] = { ...(item as Obj) };
+  for (const route of routes) {
+    const item = out[route.pattern.replace(/:([A-Za-z_]\w*)/g, '{$1}')] as Obj | undefined;
+    const operation = item?.[route.method.toLowerCase()] as Obj | undefined;
+    if (item === undefined || operation === undefined) continue;
+    const responses = { ...(operation.responses as Obj) };
+    const secured: Obj = { ...operation, responses };
+    const { scope, tokenInQuery } = route.access;
+    if (scope === undefined) {
+      secured.security = [];
+      if (route.method !== 'OPTIONS') responses['400'] ??= responseRef('BadRequest'); // access_token is refused
+    } else {
+      secured.security = [{ bearerAuth: [scope] }, ...(tokenInQuery ? [{ accessToken: [scope] }] : [])];
+      responses['400'] ??= responseRef('BadRequest');
+      for (const [status, response] of Object.entries(DENIALS)) {
+        const own = responses[status] as Obj | undefined;
+        if (own === undefined) responses[status] = response;
+        // An operation's own 429 (operations.maxRunning) stays, and says the key's limits answer it too.
+        else if (status === '429') responses[status] = { ...own, description: `${String(own.description)} Or over the key's rate or stream limit (RATE_LIMITED, with Retry-After).` };
+      }
+      if (tokenInQuery) secured.parameters = [...((operation.parameters as Obj[] | undefined) ?? []), ACCESS_TOKEN_PARAM];
+    }
+    item[route.method.toLowerCase()] = secured;
+  }
+  return out;
+}
 
 /** The errors every read can answer. */
 const READ_ERRORS = { '400': responseRef('BadRequest'), '503': responseRef('NotReady'), default: responseRef('Error') };
@@ -89,7 +160,7 @@ function paths(): Obj {
   return {
     '/healthz': { get: { summary: 'Liveness: the process answers', operationId: 'healthz', responses: { '200': json(schemaRef('Health'), 'Alive.') } } },
     '/readyz': { get: { summary: 'Readiness: the store is open and no shutdown has begun', operationId: 'readyz', responses: { '200': json(schemaRef('Ready'), 'Ready.'), '503': responseRef('NotReady') } } },
-    '/metrics': { get: { summary: 'Prometheus metrics (text exposition format 0.0.4)', operationId: 'metrics', responses: { '200': { description: 'Metrics.', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+    '/metrics': { get: { summary: 'Prometheus metrics (text exposition format 0.0.4); process-wide, so only for an admin key that sees every organization', operationId: 'metrics', responses: { '200': { description: 'Metrics.', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
     '/api/openapi.json': { get: { summary: 'This document', operationId: 'openapi', responses: { '200': json({ type: 'object' }, 'The OpenAPI 3.1 document.') } }, ...OPTIONS },
     '/api/events': {
       get: { summary: 'Query events', operationId: 'queryEvents', parameters: [...FILTERS, ...PAGE], responses: { '200': json(schemaRef('EventPage'), 'A page of events.'), ...READ_ERRORS } },
@@ -199,8 +270,11 @@ function paths(): Obj {
   };
 }
 
-/** The document; `extraPaths` lets other route modules (e.g. long-running operations) add theirs. */
-export function openApiDocument(extraPaths: Record<string, unknown> = {}): Obj {
+/**
+ * The document; `extraPaths` lets other route modules (e.g. long-running operations) add
+ * theirs, and `routes` (Router.list()) gives each operation its security.
+ */
+export function openApiDocument(extraPaths: Record<string, unknown> = {}, routes: readonly RouteInfo[] = []): Obj {
   return {
     openapi: '3.1.0',
     info: {
@@ -210,7 +284,8 @@ export function openApiDocument(extraPaths: Record<string, unknown> = {}): Obj {
         'The HTTP adapter of event-spine: an immutable, hash-chained event store. Errors are {"error":{"code","message"}} with a stable code (README "Errors"). Events cannot be updated or deleted.',
     },
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
-    paths: { ...paths(), ...extraPaths },
-    components: { schemas: SCHEMAS, parameters: PARAMETERS, responses: RESPONSES },
+    paths: withSecurity({ ...paths(), ...extraPaths }, routes),
+    security: [{ bearerAuth: [] }],
+    components: { schemas: SCHEMAS, parameters: PARAMETERS, responses: RESPONSES, securitySchemes: SECURITY_SCHEMES },
   };
 }

@@ -14,12 +14,17 @@
  * the operation runs to its end in the daemon, and GET …/events with `Last-Event-ID` (or
  * `?lastEventId=`) picks it up after the last step it saw. Once everything has been sent,
  * …/events answers 204, which tells an EventSource to stop reconnecting.
+ *
+ * Keys (DESIGN §7, gate.ts): the auto-setup needs append, status and steps read, starting
+ * a job and an export file admin; an operation of an organization the caller does not see
+ * is 404, as a missing one. Each SSE response holds one of the key's stream slots until it
+ * ends; GET …/events also takes the key as `?access_token=`, for EventSource.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Caller, Guard } from '../../auth';
 import type { Config } from '../../config';
-import { Caller } from '../../auth';
 import { SpineError } from '../../errors';
 import type { Logger } from '../../observability';
 import { operationEventData, type OperationEvent, type OperationService } from '../../ops';
@@ -27,9 +32,9 @@ import { readJson } from './body';
 import { apiSettings } from './context';
 import { CorsPolicy } from './cors';
 import { requireJsonBody } from './events-routes';
+import { HttpGate, type CallContext } from './gate';
 import { sendJson } from './respond';
-import type { RouteContext, RouteHandler, Router } from './router';
-import type { Guard } from '../../auth';
+import type { GatedRoute, Router } from './router';
 
 export interface OperationRoutesDeps {
   /** The operations once the daemon is ready; undefined while the store opens. */
@@ -83,8 +88,11 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
     return s;
   };
 
-  /** Streams the steps after `after` as SSE until the terminal step, the client leaving, or shutdown. */
-  const stream = async (res: ServerResponse, svc: OperationService, id: string, after: number, headers: Record<string, string> = {}): Promise<void> => {
+  /**
+   * Streams the steps after `after` as SSE until the terminal step, the client leaving, or
+   * shutdown; then releases the caller's stream slot (`release`).
+   */
+  const stream = async (res: ServerResponse, svc: OperationService, caller: Caller, id: string, after: number, release: () => void, headers: Record<string, string> = {}): Promise<void> => {
     const abort = new AbortController();
     const entry = { res, abort };
     open.add(entry);
@@ -100,7 +108,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
     }, heartbeatMs);
     let last = after;
     try {
-      for await (const ev of svc.watch(id, Caller.anonymous /* TODO(issue 7) */, { after_seq: after, signal: abort.signal, queueLimit })) {
+      for await (const ev of svc.watch(id, caller, { after_seq: after, signal: abort.signal, queueLimit })) {
         wrote = true;
         last = ev.seq;
         if (!res.write(stepFrame(ev))) await drained(res, abort.signal);
@@ -116,77 +124,92 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
       clearInterval(heartbeat);
       res.off('close', onClose);
       open.delete(entry);
+      release();
     }
   };
 
-  const routes: [method: 'GET' | 'POST', pattern: string, handler: RouteHandler][] = [
+  // Each route with the scope it needs (DESIGN §7); the service checks the rest (the
+  // caller's organizations and actor, admin for daemon jobs, every organization for exports).
+  const gate = HttpGate.of(deps.guard, undefined, deps.logger);
+  const routes: [method: 'GET' | 'POST', pattern: string, route: GatedRoute][] = [
     [
       'POST',
       BATCH_AUTO_SETUP_PATH,
-      async ({ req, res }: RouteContext) => {
+      gate.requires('append', async ({ req, res, caller, openStream }: CallContext) => {
         requireJsonBody(req);
         const svc = service();
         const body = await readJson(req, maxBodyBytes);
-        const started = await svc.startAutoSetup(body, Caller.anonymous /* TODO(issue 7) */); // a bad request fails here: a plain 400
-        await stream(res, svc, started.id, 0, { location: `/api/operations/${started.id}`, 'operation-id': started.id });
-      },
+        const release = openStream(); // taken before the operation starts: a 429 starts nothing
+        let started: Awaited<ReturnType<OperationService['startAutoSetup']>>;
+        try {
+          started = await svc.startAutoSetup(body, caller); // a bad request fails here: a plain 400
+        } catch (err) {
+          release();
+          throw err;
+        }
+        await stream(res, svc, caller, started.id, 0, release, { location: `/api/operations/${started.id}`, 'operation-id': started.id });
+      }),
     ],
     [
       'POST',
       '/api/operations',
-      async ({ req, res }: RouteContext) => {
+      gate.requires('admin', async ({ req, res, caller }: CallContext) => {
         requireJsonBody(req);
         const svc = service();
-        const started = await svc.startJob(await readJson(req, maxBodyBytes), Caller.anonymous /* TODO(issue 7) */);
-        sendJson(res, 202, await svc.get(started.id, Caller.anonymous /* TODO(issue 7) */), { location: `/api/operations/${started.id}` });
-      },
+        const started = await svc.startJob(await readJson(req, maxBodyBytes), caller);
+        sendJson(res, 202, await svc.get(started.id, caller), { location: `/api/operations/${started.id}` });
+      }),
     ],
     [
       'GET',
       '/api/operations/:id',
-      async ({ res, url, params }: RouteContext) => {
+      gate.requires('read', async ({ res, url, params, caller }: CallContext) => {
         noQuery(url);
-        sendJson(res, 200, await service().get(params.id ?? '', Caller.anonymous /* TODO(issue 7) */));
-      },
+        sendJson(res, 200, await service().get(params.id ?? '', caller));
+      }),
     ],
     [
       'GET',
       '/api/operations/:id/events',
-      async ({ req, res, url, params }: RouteContext) => {
-        const after = resumeAfter(req, url);
-        const svc = service();
-        const view = await svc.get(params.id ?? '', Caller.anonymous /* TODO(issue 7) */); // NOT_FOUND before any stream starts
-        if (view.status !== 'running' && view.last_seq <= after) {
-          res.writeHead(204, { 'cache-control': 'no-store' }); // complete: EventSource stops reconnecting
-          res.end();
-          return;
-        }
-        await stream(res, svc, view.id, after);
-      },
+      gate.requires(
+        'read',
+        async ({ req, res, url, params, caller, openStream }: CallContext) => {
+          const after = resumeAfter(req, url);
+          const svc = service();
+          const view = await svc.get(params.id ?? '', caller); // NOT_FOUND before any stream starts
+          if (view.status !== 'running' && view.last_seq <= after) {
+            res.writeHead(204, { 'cache-control': 'no-store' }); // complete: EventSource stops reconnecting
+            res.end();
+            return;
+          }
+          await stream(res, svc, caller, view.id, after, openStream());
+        },
+        { tokenInQuery: true },
+      ),
     ],
     [
       'GET',
       '/api/operations/:id/export',
-      async ({ req, res, url, params }: RouteContext) => {
+      gate.requires('admin', async ({ req, res, url, params, caller }: CallContext) => {
         noQuery(url);
-        const file = await service().exportFile(params.id ?? '', Caller.anonymous /* TODO(issue 7) */);
+        const file = await service().exportFile(params.id ?? '', caller);
         const size = (await stat(file).catch((err: unknown) => {
           throw new SpineError('NOT_FOUND', `the export file of ${params.id ?? ''} is gone (${(err as Error).message})`, { cause: err });
         })).size;
         res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-length': size, 'cache-control': 'no-store' });
         if (req.method === 'HEAD') return void res.end();
         createReadStream(file).on('error', (err) => res.destroy(err)).pipe(res);
-      },
+      }),
     ],
   ];
 
   const cors = new CorsPolicy(corsOrigins);
   const methods = new Map<string, string[]>();
-  for (const [method, pattern, handler] of routes) {
-    router.add(method, pattern, cors.wrap(handler));
+  for (const [method, pattern, route] of routes) {
+    router.add(method, pattern, cors.wrap(route));
     methods.set(pattern, [...(methods.get(pattern) ?? []), method]);
   }
-  for (const [pattern, allowed] of methods) router.add('OPTIONS', pattern, cors.preflight(allowed));
+  for (const [pattern, allowed] of methods) router.add('OPTIONS', pattern, gate.preflight(cors.preflight(allowed)));
 
   return {
     close(): void {

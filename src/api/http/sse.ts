@@ -29,6 +29,10 @@
  *
  * While the daemon starts or stops, the stream answers 200 with only a retry hint and
  * ends, so EventSource clients come back later: a 503 would make them give up for good.
+ *
+ * The stream needs the read scope; the key comes in the Authorization header or, for
+ * EventSource, as `?access_token=` (gate.ts). The filter is narrowed to the caller's
+ * organizations, and each stream holds one of the key's stream slots until it ends.
  */
 import { SpineError, isSpineError } from '../../errors';
 import type { QueryFilter, Store, SubscriptionItem } from '../../store';
@@ -36,7 +40,7 @@ import type { Counter } from '../../observability';
 import type { ApiContext } from './context';
 import { FILTER_PARAMS, QueryParams } from './query-params';
 import { errorBody } from './respond';
-import type { RouteContext } from './router';
+import type { CallContext } from './gate';
 import { LiveHub } from './sse-hub';
 import { FrameCache, OpenStream, markerFrame } from './sse-output';
 
@@ -87,9 +91,10 @@ export class SseStreams {
     for (const s of this.open) this.finish(s, ': the daemon is shutting down; reconnect with Last-Event-ID\n\n');
   }
 
-  readonly handle = async ({ req, res, url }: RouteContext): Promise<void> => {
+  readonly handle = async ({ req, res, url, caller, openStream }: CallContext): Promise<void> => {
     const params = new QueryParams(url, [...FILTER_PARAMS, 'lastEventId']);
-    const filter = params.filter(STREAM_FILTERS);
+    // Narrowed to the caller's organizations, for the catch-up and for the hub alike.
+    const filter = caller.restrict(params.filter(STREAM_FILTERS));
     const fromSeq = params.integer('from_seq', 1);
     const toSeq = params.integer('to_seq', 1);
     const resumeAfter = lastEventId(req.headers['last-event-id'], params);
@@ -112,11 +117,19 @@ export class SseStreams {
       return;
     }
     const store = this.ctx.store();
+    // One of the caller's stream slots (429 before anything is sent), released however the stream ends.
+    const release = openStream();
     // Checks the filter before anything is sent: a bad one is a plain 400.
     // Each subscription of the stream gets its own abort signal: return() alone would wait
     // behind a pending next() until the next matching event.
     let detach = new AbortController();
-    let items: AsyncGenerator<SubscriptionItem> | undefined = store.subscribe(filter, { ...(start === undefined ? {} : { from_seq: start }), queueLimit, signal: detach.signal });
+    let items: AsyncGenerator<SubscriptionItem> | undefined;
+    try {
+      items = store.subscribe(filter, { ...(start === undefined ? {} : { from_seq: start }), queueLimit, signal: detach.signal });
+    } catch (err) {
+      release();
+      throw err;
+    }
 
     const stream = new OpenStream(res, start === undefined ? store.head().seq : start - 1);
     this.open.add(stream);
@@ -132,6 +145,8 @@ export class SseStreams {
       if (!stream.wrote && !res.writableNeedDrain) res.write(`: heartbeat ${store.head().seq}\n\n`);
       stream.wrote = false;
     }, heartbeatMs);
+    // Streams share a hub only when their narrowed filters are identical (organizations
+    // included): a hub never carries one caller's events to a caller who may not see them.
     const hubKey = JSON.stringify(filter);
     let pulled = 0;
     try {
@@ -185,6 +200,7 @@ export class SseStreams {
       clearInterval(heartbeat);
       res.off('close', stop);
       this.stop(stream);
+      release();
     }
   };
 

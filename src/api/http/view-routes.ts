@@ -7,6 +7,10 @@
  * The structural view leaves some domains out, which the index cannot do: it reads on
  * past the left-out events, at most MAX_SKIPPED of them per request, and then answers a
  * short page with a cursor to go on from.
+ *
+ * Every view's filter is narrowed to the caller's organizations (Caller.restrict), and the
+ * narrowed filter is what a cursor is bound to: a cursor cannot carry one caller's view to
+ * another.
  */
 import { SpineError } from '../../errors';
 import type { StoredEvent } from '../../event';
@@ -15,7 +19,7 @@ import type { ApiContext } from './context';
 import { pageJson } from './event-json';
 import { QueryParams } from './query-params';
 import { sendText } from './respond';
-import type { RouteContext } from './router';
+import type { CallContext } from './gate';
 import { objectiveHistoryJson, productActivityJson, structuralEventJson } from './views';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -86,7 +90,7 @@ export function viewRoutes(ctx: ApiContext) {
   const excluded = new Set(ctx.settings.structuralExcludedDomains);
   const none = new Set<string>();
 
-  const serve = async (res: RouteContext['res'], q: ViewQuery, toJson: (ev: StoredEvent) => string): Promise<void> => {
+  const serve = async (res: CallContext['res'], q: ViewQuery, toJson: (ev: StoredEvent) => string): Promise<void> => {
     const page = await viewPage(ctx.store(), q);
     sendText(res, 200, JSON_TYPE, pageJson(page.events.map(toJson), page.nextCursor));
   };
@@ -105,21 +109,21 @@ export function viewRoutes(ctx: ApiContext) {
   };
 
   const entityView = (view: string, entityType: string, toJson: (ev: StoredEvent) => string) =>
-    async ({ res, url, params: path }: RouteContext): Promise<void> => {
+    async ({ res, url, params: path, caller }: CallContext): Promise<void> => {
       const params = new QueryParams(url, ['since', 'until', 'limit', 'cursor']);
-      const filter: QueryFilter = { entity_type: entityType, entity_id: path.id ?? '', ...timeRange(params) };
+      const filter = caller.restrict<QueryFilter>({ entity_type: entityType, entity_id: path.id ?? '', ...timeRange(params) });
       await serve(res, { view, filter, exclude: none, ...paging(params) }, toJson);
     };
 
   return {
     /** GET /api/structural-events?entityType=&since=&until=&limit=&cursor= */
-    async structuralEvents({ res, url }: RouteContext): Promise<void> {
+    async structuralEvents({ res, url, caller }: CallContext): Promise<void> {
       const params = new QueryParams(url, ['entityType', 'since', 'until', 'limit', 'cursor']);
       const entityType = params.text('entityType');
       if (entityType !== undefined && !PART.test(entityType)) {
         throw new SpineError('INVALID_QUERY', `entityType: must be an entity type such as product (^[a-z][a-z0-9_]{0,62}$), not ${JSON.stringify(entityType)}`, { field: 'entityType' });
       }
-      const filter: QueryFilter = { ...(entityType === undefined ? {} : { entity_type: entityType }), ...timeRange(params) };
+      const filter = caller.restrict<QueryFilter>({ ...(entityType === undefined ? {} : { entity_type: entityType }), ...timeRange(params) });
       await serve(res, { view: 'structural', filter, exclude: excluded, ...paging(params) }, structuralEventJson);
     },
     /** GET /api/products/:id/activities */
