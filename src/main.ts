@@ -12,7 +12,7 @@ import { GrpcServer } from './api/grpc';
 import { HttpServer, Router, addOpsRoutes, registerApiRoutes, type ApiRoutes } from './api/http';
 import { operationOpenApiPaths } from './api/http/operation-openapi';
 import { registerOperationRoutes, type OperationRoutes } from './api/http/operation-routes';
-import { Guard, guardOptions, listenerPolicy, loadTls } from './auth';
+import { Guard, guardOptions, isLoopback, listenerPolicy, loadTls } from './auth';
 import type { LoadedConfig } from './config';
 import { Logger, SpineMetrics } from './observability';
 import { createOperationService, type OperationService } from './ops';
@@ -74,6 +74,9 @@ export class Daemon {
     const guard = new Guard(guardOptions(config.auth, logger, metrics));
     // Read once for both servers, so they are both TLS or both plain.
     const tls = loadTls(config.tls);
+    if (guard.mode === 'keys' && tls === undefined && !isLoopback(config.host)) {
+      logger.warn('API keys cross the network in plain text: the daemon listens beyond loopback without TLS; set tls.certFile and tls.keyFile, or terminate TLS in front of it', { host: config.host });
+    }
     logger.info('authentication', { mode: guard.mode, keys: guard.keyCount, tls: tls !== undefined, mutualTls: tls?.clientCa !== undefined, ...(tls === undefined ? {} : { certificateValidTo: tls.validTo }) });
     const router = addOpsRoutes(new Router(), { storeOpen: () => daemon !== undefined, shuttingDown: () => daemon?.shuttingDown ?? false }, metrics, guard);
     const api = registerApiRoutes(router, { store: () => daemon?.store, config, logger, metrics, guard, openApiPaths: operationOpenApiPaths() });
