@@ -49,6 +49,7 @@ interface PemOptions {
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
+  headers?: Record<string, string>;
 }
 
 /** One HTTPS request (no connection reuse); rejects when the TLS handshake or the connection fails. */
@@ -84,13 +85,15 @@ function splitAddress(address: string): [string, number] {
   return [address.slice(0, i), Number(address.slice(i + 1))];
 }
 
-/** Head through the generated proto client (not the SDK) with the given channel credentials. */
-function rawHead(address: string, credentials: grpc.ChannelCredentials): Promise<Record<string, unknown>> {
+/** Head through the generated proto client (not the SDK) with the given channel credentials (and API key). */
+function rawHead(address: string, credentials: grpc.ChannelCredentials, apiKey?: string): Promise<Record<string, unknown>> {
   const Ctor = eventSpineServiceClient();
   const raw = new Ctor(address, credentials) as unknown as grpc.Client & {
     Head(req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void): void;
   };
-  return new Promise<Record<string, unknown>>((resolve, reject) => raw.Head({}, new grpc.Metadata(), (err, res) => (err === null ? resolve(res) : reject(err)))).finally(() => raw.close());
+  const md = new grpc.Metadata();
+  if (apiKey !== undefined) md.set('authorization', `Bearer ${apiKey}`);
+  return new Promise<Record<string, unknown>>((resolve, reject) => raw.Head({}, md, (err, res) => (err === null ? resolve(res) : reject(err)))).finally(() => raw.close());
 }
 
 /** The gRPC status a refused channel ends the call with. */
@@ -191,18 +194,27 @@ t.test(`mutual TLS on both surfaces (certificates made with ${tool})`, async (t)
     const [r] = await client.append([employeeEvent(1)]);
     t.equal(r?.seq, 1);
     t.equal((await client.query({})).items.length, 1);
-    t.equal((await rawHead(daemon.grpcAddress, grpc.credentials.createSsl(ca, pki.client.key, pki.client.cert))).seq, 1, 'the generated client');
+    t.equal((await rawHead(daemon.grpcAddress, grpc.credentials.createSsl(ca, pki.client.key, pki.client.cert), secret)).seq, 1, 'the generated client');
     const h = await httpsGet(daemon.httpAddress, '/healthz', { ca, cert: pki.client.cert, key: pki.client.key });
     t.equal(h.status, 200);
+    const head = await httpsGet(daemon.httpAddress, '/api/head', { ca, cert: pki.client.cert, key: pki.client.key, headers: { authorization: `Bearer ${secret}` } });
+    t.equal(head.status, 200, 'HTTPS with the certificate and the key');
+    t.equal((JSON.parse(head.body) as { seq: number }).seq, 1);
+  });
+
+  await t.test('a client certificate does not stand in for the API key', async (t) => {
+    const keyless = openClient(t, daemon.grpcAddress, { tls: { ca, cert: pki.client.cert, key: pki.client.key }, retry: noRetry });
+    t.match(await keyless.head().catch((e: unknown) => e), { grpcStatus: grpc.status.UNAUTHENTICATED }, 'gRPC without apiKey');
+    t.equal((await httpsGet(daemon.httpAddress, '/api/head', { ca, cert: pki.client.cert, key: pki.client.key })).status, 401, 'HTTPS without Authorization');
   });
 
   await t.test('without a client certificate: refused on both surfaces', async (t) => {
-    t.equal(await refusedStatus(rawHead(daemon.grpcAddress, grpc.credentials.createSsl(ca))), grpc.status.UNAVAILABLE, 'gRPC');
+    t.equal(await refusedStatus(rawHead(daemon.grpcAddress, grpc.credentials.createSsl(ca), secret)), grpc.status.UNAVAILABLE, 'gRPC');
     await t.rejects(httpsGet(daemon.httpAddress, '/healthz', { ca }), 'HTTPS');
   });
 
   await t.test('with a certificate of another CA: refused on both surfaces', async (t) => {
-    t.equal(await refusedStatus(rawHead(daemon.grpcAddress, grpc.credentials.createSsl(ca, pki.rogue.key, pki.rogue.cert))), grpc.status.UNAVAILABLE, 'gRPC');
+    t.equal(await refusedStatus(rawHead(daemon.grpcAddress, grpc.credentials.createSsl(ca, pki.rogue.key, pki.rogue.cert), secret)), grpc.status.UNAVAILABLE, 'gRPC');
     await t.rejects(httpsGet(daemon.httpAddress, '/healthz', { ca, cert: pki.rogue.cert, key: pki.rogue.key }), 'HTTPS');
     const typed = new EventSpineClient({ address: daemon.grpcAddress, tls: { ca, cert: pki.rogue.cert, key: pki.rogue.key }, apiKey: secret, retry: noRetry });
     t.teardown(() => typed.close());
@@ -217,6 +229,9 @@ t.test(`mutual TLS on both surfaces (certificates made with ${tool})`, async (t)
     t.equal(ok.status, 0, ok.stderr);
     t.match(ok.stdout, /^ok https:\/\/127\.0\.0\.1:\d+: 1 events verified/);
     t.notMatch(ok.stdout + ok.stderr, secret, 'the key is printed nowhere');
+    const noKey = await cli(['verify', '--http', base, '--ca-file', pki.serverCa.certFile, '--cert-file', pki.client.certFile, '--key-file', pki.client.keyFile]);
+    t.equal(noKey.status, 1, 'refused without the key file');
+    t.match(noKey.stderr, /UNAUTHENTICATED/);
     const noCert = await cli(['verify', '--http', base, '--ca-file', pki.serverCa.certFile, '--api-key-file', keyFile]);
     t.equal(noCert.status, 1, 'refused without a client certificate');
     t.match(noCert.stderr, /cannot reach the daemon/);
