@@ -5,15 +5,28 @@
 #
 #   docker build -t event-spine .
 #   docker run -d --name spine -v spine-data:/data \
-#     -e EVENT_SPINE_HOST=0.0.0.0 \
-#     -p 127.0.0.1:50051:50051 -p 127.0.0.1:8080:8080 event-spine
+#     -p 127.0.0.1:50051:50051 -p 127.0.0.1:8080:8080 \
+#     -e EVENT_SPINE_HOST=0.0.0.0 -e EVENT_SPINE_AUTH_MODE=keys \
+#     -e EVENT_SPINE_AUTH_KEYS_FILE=/run/secrets/keys.json \
+#     -v "$PWD/keys.json:/run/secrets/keys.json:ro" event-spine
 #
-# Listening address: the image keeps the daemon's default host, 127.0.0.1 (config/), so a
-# container started without thought serves nobody but itself: until API keys exist the
-# daemon has no authentication, and DESIGN §7 allows that only on loopback. To reach it,
-# opt in with EVENT_SPINE_HOST=0.0.0.0 (inside the container) and publish the ports on the
-# host's loopback (`-p 127.0.0.1:…`) or on a private network you trust, never on a public
-# interface. The HEALTHCHECK runs inside the container, so it works with either host.
+# Listening address: the image keeps the daemon's defaults, host 127.0.0.1 and auth.mode
+# "none", so a container started without thought serves nobody but itself. Reaching it
+# from outside needs EVENT_SPINE_HOST=0.0.0.0, and the daemon refuses that without API keys
+# (DESIGN §7: exit 2 naming auth.mode), so the image cannot open an unauthenticated daemon
+# by accident. Make the keys file with `event-spine keys new` (it holds hashes, never
+# secrets), mount it read-only and readable by uid 1000; `docker kill -s HUP spine`
+# reloads it. Add TLS with EVENT_SPINE_TLS_CERT_FILE and EVENT_SPINE_TLS_KEY_FILE (and
+# EVENT_SPINE_TLS_CLIENT_CA_FILE for mutual TLS): without it keys cross the network in
+# plain text, so publish the ports on the host's loopback or a private network only.
+# EVENT_SPINE_AUTH_ALLOW_UNAUTHENTICATED_NETWORK=true serves without keys beyond loopback:
+# only for a private network behind an authenticating proxy.
+#
+# The HEALTHCHECK runs inside the container against 127.0.0.1, with either host. /healthz
+# needs no key; over TLS it skips the certificate check (it sends nothing secret, and the
+# certificate names the public host), and with mutual TLS it presents the server's own
+# certificate, so it passes when tls.clientCaFile also signed that one; otherwise give the
+# container its own check (docker run --health-cmd) or none.
 #
 # Native modules: classic-level and msgpackr-extract ship prebuilt binaries for
 # linux-x64/arm64 (glibc and musl), loaded at run time by node-gyp-build, so
@@ -54,7 +67,7 @@ VOLUME /data
 # gRPC, HTTP (/healthz, /readyz, /metrics, REST).
 EXPOSE 50051 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "const port = process.env.EVENT_SPINE_HTTP_PORT || 8080; require('node:http').get({ host: '127.0.0.1', port, path: '/healthz', timeout: 4000 }, (res) => process.exit(res.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).on('timeout', () => process.exit(1));"]
+  CMD ["node", "-e", "const e = process.env, fs = require('node:fs'), tls = Boolean(e.EVENT_SPINE_TLS_CERT_FILE); const o = { host: '127.0.0.1', port: e.EVENT_SPINE_HTTP_PORT || 8080, path: '/healthz', timeout: 4000 }; if (tls) { o.rejectUnauthorized = false; if (e.EVENT_SPINE_TLS_CLIENT_CA_FILE) { o.cert = fs.readFileSync(e.EVENT_SPINE_TLS_CERT_FILE); o.key = fs.readFileSync(e.EVENT_SPINE_TLS_KEY_FILE); } } require(tls ? 'node:https' : 'node:http').get(o, (res) => process.exit(res.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).on('timeout', () => process.exit(1));"]
 # Exec form: node runs as PID 1 and gets SIGTERM itself; the daemon handles it, so
 # `docker stop` is a graceful shutdown (in-flight appends finished, fsync, exit 0).
 STOPSIGNAL SIGTERM

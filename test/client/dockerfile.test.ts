@@ -9,7 +9,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { certTool, makeCa, makeLeaf } from '../helpers/certs';
+import { writeKeys } from '../helpers/keys';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -129,7 +131,18 @@ function waitForReady(proc: ChildProcess, ms: number): Promise<{ grpc: string; h
   });
 }
 
-t.test("the image's CMD runs the built daemon from the runtime stage's files", { timeout: 60_000 }, async (t) => {
+interface Assembled {
+  /** /app of the runtime stage. */
+  app: string;
+  /** The environment of the image (its ENV lines over this process's). */
+  env: Record<string, string>;
+  /** The image's CMD after `node`, with a temporary data directory and ports 0. */
+  args: string[];
+  dataDir: string;
+}
+
+/** The runtime stage's file layout, assembled from its COPY lines in a test directory. */
+function assemble(t: Test): Assembled {
   t.ok(existsSync(join(ROOT, 'dist', 'src', 'cli.js')), 'built (npx tsc -p tsconfig.json)');
   // Assemble /app as the runtime stage's COPY lines would.
   const image = t.testdir();
@@ -153,7 +166,8 @@ t.test("the image's CMD runs the built daemon from the runtime stage's files", {
     if (src.endsWith('node_modules')) symlinkSync(local, target, 'dir');
     else cpSync(local, target, { recursive: true });
   }
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('EVENT_SPINE_')) env[k] = v;
   for (const e of all(runtime, 'ENV')) {
     for (const m of e.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[m[1] as string] = (m[2] as string).replace(/^"|"$/g, '');
   }
@@ -161,7 +175,14 @@ t.test("the image's CMD runs the built daemon from the runtime stage's files", {
   const dataDir = join(image, 'data');
   const args = cmd.slice(1).map((a, i, list) => (list[i - 1] === '--data-dir' ? dataDir : a));
   args.push('--grpc-port', '0', '--http-port', '0');
+  return { app, env, args, dataDir };
+}
 
+/** The HEALTHCHECK command (after `node`). */
+const healthArgs = (): string[] => (jsonArray((all(runtime, 'HEALTHCHECK').at(-1) ?? '').replace(/^.*?CMD\s+/, '')) as string[]).slice(1);
+
+t.test("the image's CMD runs the built daemon from the runtime stage's files", { timeout: 60_000 }, async (t) => {
+  const { app, env, args, dataDir } = assemble(t);
   const proc = spawn(process.execPath, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   t.teardown(() => {
@@ -182,4 +203,57 @@ t.test("the image's CMD runs the built daemon from the runtime stage's files", {
   proc.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM: graceful exit 0');
   t.ok(existsSync(join(dataDir, 'segments')) || existsSync(join(dataDir, 'index')), 'the store was created in the data directory');
+});
+
+/** The image's daemon run to its exit, or until ready; resolves with what happened. */
+function runImage(a: Assembled, env: Record<string, string>): { proc: ChildProcess; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, a.args, { cwd: a.app, env: { ...a.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { proc, exited: new Promise<number | null>((r) => proc.once('exit', (code) => r(code))) };
+}
+
+t.test('EVENT_SPINE_HOST=0.0.0.0 without keys: the image refuses to serve (DESIGN §7)', { timeout: 60_000 }, async (t) => {
+  const a = assemble(t);
+  const { proc, exited } = runImage(a, { EVENT_SPINE_HOST: '0.0.0.0' });
+  let stderr = '';
+  proc.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  t.equal(await exited, 2, 'exit 2, before anything listens');
+  t.match(stderr, /auth\.mode/);
+});
+
+t.test(`the documented run: keys and mutual TLS on 0.0.0.0, the HEALTHCHECK over TLS (certificates made with ${certTool()})`, { timeout: 60_000 }, async (t) => {
+  const a = assemble(t);
+  const dir = join(dirname(a.app), 'secrets'); // beside /app: t.testdir() again would empty the test's directory
+  mkdirSync(dir);
+  const tool = certTool();
+  const ca = makeCa(dir, 'ca', tool);
+  const server = makeLeaf(dir, ca, 'server', 'server+client', tool);
+  const keys = writeKeys(t, { app: { scopes: ['append', 'read'] } }, dir);
+  const env = {
+    EVENT_SPINE_HOST: '0.0.0.0',
+    EVENT_SPINE_AUTH_MODE: 'keys',
+    EVENT_SPINE_AUTH_KEYS_FILE: keys.file,
+    EVENT_SPINE_TLS_CERT_FILE: server.certFile,
+    EVENT_SPINE_TLS_KEY_FILE: server.keyFile,
+    EVENT_SPINE_TLS_CLIENT_CA_FILE: ca.certFile,
+  };
+  const { proc, exited } = runImage(a, env);
+  t.teardown(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
+  const ready = await waitForReady(proc, 20_000);
+  t.match(ready.http, /^0\.0\.0\.0:\d+$/);
+  const port = ready.http.split(':').at(-1) as string;
+  const probe = (over: Record<string, string | undefined>): number | null => {
+    const probeEnv: Record<string, string> = { ...a.env, ...env, EVENT_SPINE_HTTP_PORT: port };
+    for (const [k, v] of Object.entries(over)) {
+      if (v === undefined) delete probeEnv[k];
+      else probeEnv[k] = v;
+    }
+    return spawnSync(process.execPath, healthArgs(), { cwd: a.app, env: probeEnv, timeout: 10_000 }).status;
+  };
+  t.equal(probe({}), 0, 'the healthcheck passes: HTTPS, presenting the server certificate (signed by the client CA)');
+  t.equal(probe({ EVENT_SPINE_TLS_CLIENT_CA_FILE: undefined }), 1, 'without a client certificate the daemon refuses it');
+  t.equal(probe({ EVENT_SPINE_TLS_CERT_FILE: undefined, EVENT_SPINE_TLS_KEY_FILE: undefined, EVENT_SPINE_TLS_CLIENT_CA_FILE: undefined }), 1, 'plain HTTP gets no answer from the TLS port');
+  proc.kill('SIGTERM');
+  t.equal(await exited, 0);
 });

@@ -57,14 +57,20 @@ export function makeCa(dir: string, name: string, tool: CertTool = certTool()): 
   return files(dir, name);
 }
 
-/** A certificate signed by `ca`: for a server (127.0.0.1 and localhost) or a client. */
-export function makeLeaf(dir: string, ca: CertFiles, name: string, use: 'server' | 'client', tool: CertTool = certTool()): CertFiles {
+/**
+ * A certificate signed by `ca`: for a server (127.0.0.1 and localhost), a client, or both
+ * (a server that also presents its certificate as a client, e.g. to its own mutual TLS).
+ */
+export type CertUse = 'server' | 'client' | 'server+client';
+
+export function makeLeaf(dir: string, ca: CertFiles, name: string, use: CertUse, tool: CertTool = certTool()): CertFiles {
   const certFile = join(dir, `${name}.pem`);
   const keyFile = join(dir, `${name}.key`);
   if (tool === 'openssl') {
     const csr = join(dir, `${name}.csr`);
     const ext = join(dir, `${name}.ext`);
-    writeFileSync(ext, ['basicConstraints=CA:FALSE', use === 'server' ? 'subjectAltName=IP:127.0.0.1,DNS:localhost' : `subjectAltName=DNS:${name}`, `extendedKeyUsage=${use === 'server' ? 'serverAuth' : 'clientAuth'}`].join('\n') + '\n');
+    const eku = { server: 'serverAuth', client: 'clientAuth', 'server+client': 'serverAuth,clientAuth' }[use];
+    writeFileSync(ext, ['basicConstraints=CA:FALSE', use === 'client' ? `subjectAltName=DNS:${name}` : 'subjectAltName=IP:127.0.0.1,DNS:localhost', `extendedKeyUsage=${eku}`].join('\n') + '\n');
     openssl(['req', '-new', ...EC, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${name}`]);
     openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '2', '-out', certFile, '-extfile', ext]);
   } else {
@@ -141,7 +147,7 @@ interface CertificateSpec {
   signer: KeyObject;
   issuerPublicKey: KeyObject;
   ca: boolean;
-  use?: 'server' | 'client';
+  use?: CertUse;
 }
 
 function certificatePem(spec: CertificateSpec): string {
@@ -154,12 +160,12 @@ function certificatePem(spec: CertificateSpec): string {
     extension('2.5.29.14', octets(keyId(spec.publicKey))), // subjectKeyIdentifier
     extension('2.5.29.35', seq(tlv(0x80, keyId(spec.issuerPublicKey)))), // authorityKeyIdentifier
   ];
-  if (spec.use === 'server') {
-    exts.push(extension('2.5.29.17', seq(tlv(0x87, Buffer.from([127, 0, 0, 1])), tlv(0x82, Buffer.from('localhost'))))); // subjectAltName
-    exts.push(extension('2.5.29.37', seq(oid('1.3.6.1.5.5.7.3.1')))); // extKeyUsage serverAuth
-  } else if (spec.use === 'client') {
-    exts.push(extension('2.5.29.17', seq(tlv(0x82, Buffer.from(spec.subject)))));
-    exts.push(extension('2.5.29.37', seq(oid('1.3.6.1.5.5.7.3.2')))); // extKeyUsage clientAuth
+  if (spec.use !== undefined) {
+    const server = spec.use !== 'client';
+    const san = server ? [tlv(0x87, Buffer.from([127, 0, 0, 1])), tlv(0x82, Buffer.from('localhost'))] : [tlv(0x82, Buffer.from(spec.subject))];
+    exts.push(extension('2.5.29.17', seq(...san))); // subjectAltName
+    const eku = [...(server ? [oid('1.3.6.1.5.5.7.3.1')] : []), ...(spec.use !== 'server' ? [oid('1.3.6.1.5.5.7.3.2')] : [])];
+    exts.push(extension('2.5.29.37', seq(...eku))); // extKeyUsage: serverAuth, clientAuth
   }
   const tbs = seq(
     explicit(0, integer(Buffer.from([2]))), // v3
