@@ -84,7 +84,7 @@ export const SCHEMA = {
   auth: {
     mode: oneOf(['none', 'keys'] as const, {
       default: 'none',
-      doc: 'How callers are authenticated. "none": every call is allowed, and the daemon refuses to start unless both servers are bound to loopback. "keys": every call (gRPC and HTTP, /healthz and /readyz excepted) must present an API key from auth.keysFile.',
+      doc: 'How callers are authenticated. "none": every call is allowed, and the daemon refuses to start unless both servers are bound to loopback (see auth.allowUnauthenticatedNetwork). "keys": every gRPC and HTTP call must present an API key from auth.keysFile, except the probes (/healthz, /readyz, gRPC health), server reflection and /api/openapi.json.',
       flag: '--auth-mode',
     }),
     keysFile: text({

@@ -74,7 +74,10 @@ export function cliActor(): string {
 export async function remoteJobCommand(kind: 'verify' | 'export', address: string | RemoteDaemon, io: CommandOutput = processOutput()): Promise<number> {
   const daemon = typeof address === 'string' ? remoteDaemon(address) : address;
   const base = daemon.base;
-  const view = await startRemoteJob(daemon, { kind, actor_id: cliActor(), actor_type: 'human' });
+  // With a key, the key speaks for the caller: its bound actor, if any, is the operation's
+  // (naming cli:<user> beside a key bound to another actor would be refused).
+  const actor: JsonObject = daemon.apiKey === undefined ? { actor_id: cliActor(), actor_type: 'human' } : {};
+  const view = await startRemoteJob(daemon, { kind, ...actor });
   io.err.write(`${kind}: operation ${view.id} started in the daemon at ${base}\n`);
   const progress = new ProgressReporter(kind, 'events', io.err);
   let terminal: RemoteStep | undefined;

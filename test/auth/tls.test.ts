@@ -181,11 +181,11 @@ t.test(`TLS on both surfaces (certificates made with ${tool})`, async (t) => {
 t.test(`mutual TLS on both surfaces (certificates made with ${tool})`, async (t) => {
   const dir = t.testdir();
   const pki = makePki(dir, tool);
-  const keys = writeKeys(t, { ops: { scopes: ['append', 'read', 'admin'] } }, dir);
+  const keys = writeKeys(t, { ops: { scopes: ['append', 'read', 'admin'] }, auditor: { scopes: ['admin', 'read'], actor_id: 'auditor-bot', actor_type: 'system' } }, dir);
   const daemon = await startDaemon(t, {
     args: ['--tls-cert', pki.server.certFile, '--tls-key', pki.server.keyFile, '--tls-client-ca', pki.clientCa.certFile, ...keys.args],
   });
-  t.match(daemon.logs.find((l) => l.msg === 'authentication'), { mode: 'keys', keys: 1, tls: true, mutualTls: true });
+  t.match(daemon.logs.find((l) => l.msg === 'authentication'), { mode: 'keys', keys: 2, tls: true, mutualTls: true });
   const ca = pki.serverCa.cert;
   const secret = keys.secret.ops as string;
 
@@ -235,6 +235,13 @@ t.test(`mutual TLS on both surfaces (certificates made with ${tool})`, async (t)
     const noCert = await cli(['verify', '--http', base, '--ca-file', pki.serverCa.certFile, '--api-key-file', keyFile]);
     t.equal(noCert.status, 1, 'refused without a client certificate');
     t.match(noCert.stderr, /cannot reach the daemon/);
+    const auditorKey = join(dir, 'auditor-key');
+    writeFileSync(auditorKey, keys.secret.auditor as string, { mode: 0o600 });
+    const bound = await cli(['verify', '--http', base, '--ca-file', pki.serverCa.certFile, '--cert-file', pki.client.certFile, '--key-file', pki.client.keyFile, '--api-key-file', auditorKey]);
+    t.equal(bound.status, 0, `a key bound to an actor: the operation is by that actor (${bound.stderr})`);
+    const opId = /operation ([0-9a-f-]{36})/.exec(bound.stderr)?.[1] ?? '';
+    const op = await httpsGet(daemon.httpAddress, `/api/operations/${opId}`, { ca, cert: pki.client.cert, key: pki.client.key, headers: { authorization: `Bearer ${secret}` } });
+    t.match(JSON.parse(op.body), { id: opId, actor_id: 'auditor-bot' });
     const half = await cli(['verify', '--http', base, '--cert-file', pki.client.certFile]);
     t.equal(half.status, 2);
     t.match(half.stderr, /--cert-file and --key-file go together/);
