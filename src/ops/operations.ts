@@ -182,8 +182,11 @@ export class Operations {
     if (opId === undefined) return undefined;
     const cached = this.finished.get(opId);
     if (cached !== undefined) return cached;
+    // Asked before the read: a run that ends while the view is read has stored its terminal
+    // step before it leaves `running`, so only one absent before the read is an orphan.
+    const runsHere = this.running.has(opId);
     let view = await this.readView(opId);
-    if (view?.status === 'running' && !this.running.has(opId)) {
+    if (view?.status === 'running' && !runsHere) {
       await this.closeInterrupted(view);
       view = await this.readView(opId);
     }
