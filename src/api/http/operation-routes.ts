@@ -23,11 +23,11 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Caller, Guard } from '../../auth';
+import type { Guard } from '../../auth';
 import type { Config } from '../../config';
 import { SpineError } from '../../errors';
 import type { Logger } from '../../observability';
-import { operationEventData, type OperationEvent, type OperationService } from '../../ops';
+import { operationEventData, type OperationEvent, type OperationService, type WatchOptions } from '../../ops';
 import { readJson } from './body';
 import { apiSettings } from './context';
 import { CorsPolicy } from './cors';
@@ -92,7 +92,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
    * Streams the steps after `after` as SSE until the terminal step, the client leaving, or
    * shutdown; then releases the caller's stream slot (`release`).
    */
-  const stream = async (res: ServerResponse, svc: OperationService, caller: Caller, id: string, after: number, release: () => void, headers: Record<string, string> = {}): Promise<void> => {
+  const stream = async (res: ServerResponse, id: string, watch: (options: WatchOptions) => AsyncIterable<OperationEvent>, after: number, release: () => void, headers: Record<string, string> = {}): Promise<void> => {
     const abort = new AbortController();
     const entry = { res, abort };
     open.add(entry);
@@ -108,7 +108,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
     }, heartbeatMs);
     let last = after;
     try {
-      for await (const ev of svc.watch(id, caller, { after_seq: after, signal: abort.signal, queueLimit })) {
+      for await (const ev of watch({ after_seq: after, signal: abort.signal, queueLimit })) {
         wrote = true;
         last = ev.seq;
         if (!res.write(stepFrame(ev))) await drained(res, abort.signal);
@@ -147,7 +147,9 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
           release();
           throw err;
         }
-        await stream(res, svc, caller, started.id, 0, release, { location: `/api/operations/${started.id}`, 'operation-id': started.id });
+        // The caller's own operation: its steps are the answer to this request, also for a
+        // key with the append scope alone (a later GET …/events needs read).
+        await stream(res, started.id, (options) => svc.operations.watch(started.id, options), 0, release, { location: `/api/operations/${started.id}`, 'operation-id': started.id });
       }),
     ],
     [
@@ -182,7 +184,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
             res.end();
             return;
           }
-          await stream(res, svc, caller, view.id, after, openStream());
+          await stream(res, view.id, (options) => svc.watch(view.id, caller, options), after, openStream());
         },
         { tokenInQuery: true },
       ),
