@@ -1,7 +1,7 @@
 /**
  * SSE test clients for GET /api/events/stream:
  *
- *   const f = follow(t, url, { lastEventId });  // the real `eventsource` client
+ *   const f = follow(t, url, { lastEventId, headers });  // the real `eventsource` client (headers: e.g. authorization)
  *   await f.until(() => f.events.length >= 10, '10 events');
  *   f.events (parsed `event` data), f.ids (their ids), f.markers (caught_up / fell_behind), f.errors
  *
@@ -33,11 +33,11 @@ export interface Follower {
   close(): void;
 }
 
-export function follow(t: Test, url: string, options: { lastEventId?: string } = {}): Follower {
+export function follow(t: Test, url: string, options: { lastEventId?: string; headers?: Record<string, string> } = {}): Follower {
   let first = true;
   const es = new EventSource(url, {
     fetch: (input, init) => {
-      const headers = { ...(init?.headers as Record<string, string> | undefined) };
+      const headers = { ...(init?.headers as Record<string, string> | undefined), ...options.headers };
       if (first && options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
       first = false;
       return fetch(input, { ...init, headers });
