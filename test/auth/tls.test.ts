@@ -142,6 +142,13 @@ t.test(`TLS on both surfaces (certificates made with ${tool})`, async (t) => {
     t.equal(head.seq, 3, 'the generated proto client over TLS');
   });
 
+  await t.test('the typed client: tls.serverName checks the certificate for another name', async (t) => {
+    const named = openClient(t, daemon.grpcAddress, { tls: { ca: pki.serverCa.cert, serverName: 'localhost' }, retry: noRetry });
+    t.equal((await named.head()).seq, 3, 'the certificate names localhost');
+    const wrong = openClient(t, daemon.grpcAddress, { tls: { ca: pki.serverCa.cert, serverName: 'spine.example' }, retry: noRetry });
+    t.match(await wrong.head().catch((e: unknown) => e), { grpcStatus: grpc.status.UNAVAILABLE }, 'it does not name spine.example');
+  });
+
   await t.test('HTTPS with the CA', async (t) => {
     const r = await httpsGet(daemon.httpAddress, '/api/head', { ca: pki.serverCa.cert });
     t.equal(r.status, 200);
@@ -246,6 +253,15 @@ t.test(`mutual TLS on both surfaces (certificates made with ${tool})`, async (t)
     t.equal(half.status, 2);
     t.match(half.stderr, /--cert-file and --key-file go together/);
   });
+});
+
+t.test('client options: TLS and keys are checked when the client is made', async (t) => {
+  const address = '127.0.0.1:1';
+  t.throws(() => new EventSpineClient({ address, tls: {}, credentials: grpc.credentials.createInsecure() }), TypeError, 'tls and credentials together');
+  t.throws(() => new EventSpineClient({ address, tls: { cert: 'x' } }), { name: 'TypeError', message: /cert and options\.tls\.key go together/ });
+  for (const apiKey of ['', 'has space', 'line\nbreak', 'é-not-ascii']) {
+    t.throws(() => new EventSpineClient({ address, apiKey }), { name: 'TypeError', message: /apiKey/ }, JSON.stringify(apiKey));
+  }
 });
 
 t.test('start-up refusals name the tls setting (CONFIG_INVALID, exit 2)', async (t) => {
