@@ -281,7 +281,8 @@ export function openApiDocument(extraPaths: Record<string, unknown> = {}, routes
       title: 'event-spine HTTP API',
       version: packageVersion(),
       description:
-        'The HTTP adapter of event-spine: an immutable, hash-chained event store. Errors are {"error":{"code","message"}} with a stable code (README "Errors"). Events cannot be updated or deleted.',
+        'The HTTP adapter of event-spine: an immutable, hash-chained event store. Errors are {"error":{"code","message"}} with a stable code (README "Errors"). Events cannot be updated or deleted. ' +
+        'With auth.mode "keys", every operation but the open ones (security: []) needs an API key as "Authorization: Bearer <key>" with the scope its security names (append, read or admin); the two SSE streams also take it as ?access_token= (README "Security").',
     },
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
     paths: withSecurity({ ...paths(), ...extraPaths }, routes),
