@@ -3,10 +3,11 @@
  * close. It owns the one place where seqs, timestamps and hashes are assigned.
  *
  * An append goes: validate (caller's turn) → queue → group commit (id look-ups, sealing,
- * one log write and fsync for every queued request) → index write → acknowledgement. The
- * index write of one group overlaps the log write of the next, and an event is
- * acknowledged only once it is both durable and indexed, so every query that starts after
- * an acknowledgement sees it.
+ * one log write and fsync for every queued request) → acknowledgement → index write. An
+ * event is acknowledged once durable; the index follows (its write of one group overlaps
+ * the log writes of the next ones). Every read waits until the index covers the head as of
+ * its start, so a read that starts after an acknowledgement still sees the event, and
+ * subscribers are fed each group once it is indexed.
  */
 import { join } from 'node:path';
 import { SpineError, isSpineError } from '../errors';
@@ -125,6 +126,8 @@ export const MAX_QUERY_LIMIT = 10_000;
 const DEFAULT_MAX_SCAN = 100_000;
 /** Groups that may wait for their index write before new groups are held back. */
 const MAX_UNINDEXED_GROUPS = 32;
+/** How long a read waits for the index to cover the head before INDEX_BEHIND. */
+const INDEX_WAIT_MS = 10_000;
 
 export class Store {
   private readonly queue: Pending[] = [];
@@ -136,7 +139,11 @@ export class Store {
   private indexDrained: (() => void) | undefined;
   /** Sealed but not yet indexed: consulted for idempotency until the index has them. */
   private readonly unindexedIds = new Map<string, StoredEvent>();
+  /** The last durable (acknowledged) event. */
   private acked: LogHead | undefined;
+  /** The seq up to which the index (and so every read path) covers the log. */
+  private indexedSeq = 0;
+  private readonly indexWaiters: { seq: number; resolve: () => void }[] = [];
   private lastTimestampMs = 0;
   private readonly listeners = new Set<LiveListener>();
   private readonly reader: EventReader;
@@ -150,6 +157,7 @@ export class Store {
   ) {
     this.reader = new EventReader(log, index);
     this.acked = log.head;
+    this.indexedSeq = log.head?.seq ?? 0; // open() caught the index up
     if (this.acked !== undefined) this.lastTimestampMs = Date.parse(this.acked.timestamp);
   }
 
@@ -348,11 +356,9 @@ export class Store {
     }
 
     if (sealed.length === 0) {
-      // Only retries: their originals may still be on the way into the index. Acknowledge
-      // after it, so that acknowledged means visible.
-      void this.indexChain.then(() => {
-        for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
-      });
+      // Only retries, of events already durable (a retry of the write under way waited for
+      // it in commitLoop): answered at once.
+      for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
       return undefined;
     }
     this.lastTimestampMs = now;
@@ -391,6 +397,10 @@ export class Store {
   private afterWrite(group: SealedGroup, batch: FrameBatch, writeMs: number): void {
     const { sealed, accepted, sealedInGroup } = group;
     const bytes = batch.frames.length;
+    const last = sealed[sealed.length - 1] as StoredEvent;
+    // Durable: acknowledged now. Reads wait for the index to cover it (visibleSeq).
+    this.acked = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
+    for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
     this.unindexedGroups += 1;
     let indexStart = 0;
     this.indexChain = this.indexChain
@@ -402,14 +412,12 @@ export class Store {
         () => {
           this.options.onCommit?.({ requests: accepted.length, events: sealed.length, bytes, writeMs, indexMs: performance.now() - indexStart });
           for (const id of sealedInGroup.keys()) this.unindexedIds.delete(id);
-          const last = sealed[sealed.length - 1] as StoredEvent;
-          this.acked = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
+          this.indexedSeq = last.seq;
           for (const listener of this.listeners) listener.push(sealed);
-          for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
+          this.wakeIndexWaiters();
         },
-        (err: unknown) => {
-          for (const a of accepted) a.pending.reject(err);
-        },
+        // Only a closing store stops the retries; its readers get STORE_CLOSED.
+        () => this.wakeIndexWaiters(),
       )
       .finally(() => {
         this.unindexedGroups -= 1;
@@ -472,25 +480,58 @@ export class Store {
   }
 
   /**
-   * Events durable in the log but not yet indexed (and so not yet acknowledged): near 0
-   * normally; it grows when the index cannot keep up or cannot write.
+   * Events durable in the log but not yet indexed (acknowledged, but reads wait for them):
+   * a group or two normally; it grows when the index cannot keep up or cannot write.
    */
   indexLag(): number {
-    return (this.log.head?.seq ?? 0) - this.head().seq;
+    return (this.log.head?.seq ?? 0) - this.indexedSeq;
+  }
+
+  /**
+   * The head as of now, once the index covers it: every read starts here, so that it sees
+   * every event acknowledged before it started. INDEX_BEHIND if the index does not catch
+   * up within INDEX_WAIT_MS (it is failing to write; appends stop soon after).
+   */
+  private async visibleSeq(): Promise<number> {
+    const seq = this.acked?.seq ?? 0;
+    if (this.indexedSeq >= seq) return seq;
+    let timer: NodeJS.Timeout | undefined;
+    const caughtUp = new Promise<boolean>((resolve) => {
+      this.indexWaiters.push({ seq, resolve: () => resolve(true) });
+      timer = setTimeout(() => resolve(false), INDEX_WAIT_MS);
+    });
+    const ok = await caughtUp;
+    clearTimeout(timer);
+    if (this.closed) throw new SpineError('STORE_CLOSED', 'the store closed before the index caught up');
+    if (!ok) throw new SpineError('INDEX_BEHIND', `the index is ${this.indexLag()} events behind the log and has not caught up in ${INDEX_WAIT_MS} ms; retry later`);
+    return seq;
+  }
+
+  private wakeIndexWaiters(): void {
+    if (this.indexWaiters.length === 0) return;
+    const closed = this.closed || this.closing;
+    for (let i = this.indexWaiters.length - 1; i >= 0; i--) {
+      const w = this.indexWaiters[i] as { seq: number; resolve: () => void };
+      if (closed || w.seq <= this.indexedSeq) {
+        this.indexWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
   }
 
   /** One event by id, or undefined. */
   async get(id: string): Promise<StoredEvent | undefined> {
     this.assertOpen();
+    const visible = await this.visibleSeq();
     const [hit] = await this.index.lookupIds([id]);
-    if (hit === undefined || hit.seq > this.head().seq) return undefined;
+    if (hit === undefined || hit.seq > visible) return undefined;
     return this.log.readAt(hit.seq, { segment: this.log.segmentOf(hit.seq), offset: hit.offset, length: hit.length });
   }
 
   /** One event by seq, or undefined. */
   async getBySeq(seq: number): Promise<StoredEvent | undefined> {
     this.assertOpen();
-    if (!Number.isSafeInteger(seq) || seq < 1 || seq > this.head().seq) return undefined;
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > (await this.visibleSeq())) return undefined;
     return this.reader.bySeq(seq);
   }
 
@@ -503,7 +544,7 @@ export class Store {
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) {
       throw new SpineError('INVALID_QUERY', `limit: must be an integer from 1 to ${MAX_QUERY_LIMIT}`, { field: 'limit' });
     }
-    let [lo, hi] = await this.reader.seqRange(f, this.head().seq);
+    let [lo, hi] = await this.reader.seqRange(f, await this.visibleSeq());
     if (page.cursor !== undefined) {
       const at = decodeCursor(page.cursor, order, f);
       if (order === 'asc') lo = Math.max(lo, at);
@@ -531,7 +572,7 @@ export class Store {
   async *read(filter: QueryFilter = {}): AsyncGenerator<StoredEvent> {
     this.assertOpen();
     const f = normalizeFilter(filter);
-    const [lo, hi] = await this.reader.seqRange(f, this.head().seq);
+    const [lo, hi] = await this.reader.seqRange(f, await this.visibleSeq());
     for await (const c of this.reader.scan(f, lo, hi, false)) if (c.event !== undefined) yield c.event;
   }
 
@@ -543,7 +584,9 @@ export class Store {
       throw new SpineError('INVALID_QUERY', 'from_seq: must be an integer ≥ 1', { field: 'from_seq' });
     }
     const source: SubscriptionSource = {
-      ackedSeq: () => this.head().seq,
+      startSeq: () => this.head().seq,
+      ackedSeq: () => this.indexedSeq,
+      settled: () => this.visibleSeq(),
       catchUp: async function* (this: Store, filter: NormalizedFilter, lo: number, hi: number) {
         for await (const c of this.reader.scan(filter, lo, hi, false)) if (c.event !== undefined) yield c.event;
       }.bind(this),
@@ -565,7 +608,7 @@ export class Store {
    */
   async verify(range: { from_seq?: number; to_seq?: number; checkIndex?: boolean; organizations?: readonly string[] } = {}): Promise<VerifyResult> {
     this.assertOpen();
-    const headSeq = this.head().seq;
+    const headSeq = await this.visibleSeq();
     const from = Math.max(1, range.from_seq ?? 1);
     const to = Math.min(headSeq, range.to_seq ?? headSeq);
     const result: VerifyResult = { ok: true, from_seq: from, to_seq: to, checked: 0 };
@@ -631,6 +674,7 @@ export class Store {
     await this.indexChain;
     for (const l of this.listeners) l.end();
     this.closed = true;
+    this.wakeIndexWaiters();
     await this.log.close();
     await this.index.close();
   }

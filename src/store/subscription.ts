@@ -16,7 +16,12 @@ export type SubscriptionItem =
 
 /** What a subscription needs from the store. */
 export interface SubscriptionSource {
+  /** The last acknowledged (durable) seq: where "from now" starts. */
+  startSeq(): number;
+  /** The last seq subscribers have been fed (acknowledged and indexed). */
   ackedSeq(): number;
+  /** Resolves once subscribers have been fed everything acknowledged so far. */
+  settled(): Promise<unknown>;
   /** Matching events in [lo, hi], ascending. */
   catchUp(filter: NormalizedFilter, lo: number, hi: number): AsyncGenerator<StoredEvent>;
   attach(listener: LiveListener): void;
@@ -104,7 +109,7 @@ export function subscription(
 ): AsyncGenerator<SubscriptionItem> {
   // The start is fixed by the call, not by the first next(): a generator body runs only
   // then, and an event acknowledged in between would be neither caught up nor live.
-  const from = options.from_seq ?? source.ackedSeq() + 1;
+  const from = options.from_seq ?? source.startSeq() + 1;
   const signal = options.signal;
   const ended = signal === undefined ? closed : () => closed() || signal.aborted;
   return follow(source, filter, from, options.queueLimit ?? 10_000, ended, signal);
@@ -119,6 +124,8 @@ async function* follow(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<SubscriptionItem> {
   let next = from;
+  // Everything acknowledged before the first next() is caught up before `caught_up`.
+  await source.settled();
   for (;;) {
     // Catch up from the log until nothing acknowledged is left behind us.
     while (next <= source.ackedSeq()) {
@@ -143,6 +150,11 @@ async function* follow(
         }
         let ev = listener.take();
         while (ev !== undefined) {
+          // Starting "from now", groups acknowledged before the start may still be fed.
+          if (ev.seq < next) {
+            ev = listener.take();
+            continue;
+          }
           next = ev.seq + 1;
           yield { type: 'event', event: ev };
           if (listener.overflowed) break;
