@@ -23,6 +23,19 @@ export interface KeySpec {
   max_streams?: number;
 }
 
+/**
+ * The tenants of the access tests of both surfaces: an admin of everything, two tenants
+ * (acme's key bound to an actor), single-scope keys and an admin limited to acme.
+ */
+export const TENANT_KEYS: Readonly<Record<string, KeySpec>> = {
+  admin: { scopes: ['append', 'read', 'admin'] },
+  acme: { scopes: ['append', 'read'], organizations: ['acme'], actor_id: 'svc-acme' },
+  globex: { scopes: ['append', 'read'], organizations: ['globex'] },
+  readonly: { scopes: ['read'] },
+  appendonly: { scopes: ['append'] },
+  acmeadmin: { scopes: ['admin', 'read'], organizations: ['acme'] },
+};
+
 export interface TestKeys {
   file: string;
   secret: Record<string, string>;

@@ -14,17 +14,12 @@ import { newSecret, type Scope } from '../../../src/auth';
 import { startDaemon } from '../../helpers/daemon';
 import { PROTO_DIR, collect, errorInfo, spineClient, wireEvent, type Msg, type SpineClient } from '../../helpers/grpc-client';
 import { startGrpcServer, type GrpcServerHandle } from '../../helpers/grpc-server';
-import { writeKeys, type KeySpec } from '../../helpers/keys';
+import { TENANT_KEYS, writeKeys, type KeySpec } from '../../helpers/keys';
 
 const SERVICE = protoLoader.loadSync(['eventspine/v1/event_spine.proto'], { keepCase: true, includeDirs: [PROTO_DIR] })['eventspine.v1.EventSpine'] as protoLoader.ServiceDefinition;
 
 const KEYS: Record<string, KeySpec> = {
-  admin: { scopes: ['append', 'read', 'admin'] },
-  acme: { scopes: ['append', 'read'], organizations: ['acme'], actor_id: 'svc-acme' },
-  globex: { scopes: ['append', 'read'], organizations: ['globex'] },
-  readonly: { scopes: ['read'] },
-  appendonly: { scopes: ['append'] },
-  acmeadmin: { scopes: ['admin', 'read'], organizations: ['acme'] },
+  ...TENANT_KEYS,
   limited: { scopes: ['read'], rate_limit_per_second: 2 },
   ratedappend: { scopes: ['append'], rate_limit_per_second: 2 },
   streams2: { scopes: ['read'], max_streams: 2 },

@@ -17,7 +17,7 @@ import { threeTables } from '../../helpers/auto-setup';
 import { startDaemon } from '../../helpers/daemon';
 import { sleep } from '../../helpers/events';
 import { httpApi, type ApiResponse, type Json } from '../../helpers/http-api';
-import { writeKeys } from '../../helpers/keys';
+import { TENANT_KEYS, writeKeys } from '../../helpers/keys';
 import { follow, parseMessages, rawStream, type Follower } from '../../helpers/sse';
 
 const ORIGIN = 'https://app.example.com';
@@ -70,12 +70,7 @@ const errorOf = (r: ApiResponse): Json => (r.json.error as Json | undefined) ?? 
 
 t.test('HTTP authentication and authorization', async (t) => {
   const keys = writeKeys(t, {
-    admin: { scopes: ['append', 'read', 'admin'] },
-    acme: { scopes: ['append', 'read'], organizations: ['acme'], actor_id: 'svc-acme' },
-    globex: { scopes: ['append', 'read'], organizations: ['globex'] },
-    readonly: { scopes: ['read'] },
-    appendonly: { scopes: ['append'] },
-    acmeadmin: { scopes: ['admin', 'read'], organizations: ['acme'] },
+    ...TENANT_KEYS,
     throttled: { scopes: ['read'], rate_limit_per_second: 1 },
     streamer: { scopes: ['read'], max_streams: 2 },
   });
