@@ -17,6 +17,7 @@ import { noAuthGuard } from './gate';
 import { HealthService } from './health';
 import { HEALTH_SERVICE, SPINE_SERVICE, loadPackageDefinition } from './proto';
 import { operationHandlers } from './operations';
+import { passPreEncoded } from './pre-encoded';
 import { streamHandlers } from './streams';
 import { unaryHandlers } from './unary';
 
@@ -84,7 +85,7 @@ export class GrpcServer {
     });
     const ctx: ServiceContext = { store: options.store, settings, logger: options.logger, metrics: options.metrics, calls: this.calls, guard: options.guard ?? noAuthGuard(options.logger, options.metrics) };
     const definition = loadPackageDefinition();
-    const spine = guardRequests(definition[SPINE_SERVICE] as ServiceDefinition, settings.maxMessageBytes);
+    const spine = passPreEncoded(guardRequests(definition[SPINE_SERVICE] as ServiceDefinition, settings.maxMessageBytes));
     const health = guardRequests(definition[HEALTH_SERVICE] as ServiceDefinition, settings.maxMessageBytes);
     this.server.addService(spine as grpc.ServiceDefinition, {
       ...unaryHandlers(ctx),

@@ -12,22 +12,23 @@ import type { SubscriptionItem } from '../../store';
 import { deadlineMs, serverStream, waitForDrain, type Malformed, type ServiceContext } from './calls';
 import { toEventMsg, toQueryFilter } from './convert';
 import type { EventMsg, ReadRequestMsg, SubscribeRequestMsg, SubscribeResponseMsg } from './messages';
+import { encodeSubscribeEvent, encodedSubscribeEvent } from './pre-encoded';
 
 export function streamHandlers(ctx: ServiceContext) {
   const { store } = ctx;
   return {
-    Read: serverStream<ReadRequestMsg, EventMsg>(ctx, 'Read', 'read', async (req, caller, call) => {
+    Read: serverStream<ReadRequestMsg, EventMsg>(ctx, 'Read', 'read', async (req, caller, call, revoked) => {
       const deadline = deadlineMs(call);
       const events = store.read(caller.restrict(toQueryFilter(req.filter)));
       for await (const ev of events) {
         // A cancelled call is over; a passed deadline must never look like a complete read.
-        if (call.cancelled) return;
+        if (call.cancelled || revoked.aborted) return;
         if (Date.now() >= deadline) throw new SpineError('DEADLINE_EXCEEDED', "the caller's deadline passed during the read");
-        if (!call.write(toEventMsg(ev)) && !(await waitForDrain(call))) return;
+        if (!call.write(toEventMsg(ev)) && !(await waitForDrain(call, revoked))) return;
       }
     }),
 
-    Subscribe: serverStream<SubscribeRequestMsg, SubscribeResponseMsg>(ctx, 'Subscribe', 'read', (req, caller, call) => subscribe(ctx, caller, req, call)),
+    Subscribe: serverStream<SubscribeRequestMsg, SubscribeResponseMsg | Buffer>(ctx, 'Subscribe', 'read', (req, caller, call, revoked) => subscribe(ctx, caller, req, call, revoked)),
   };
 }
 
@@ -85,7 +86,7 @@ class Waker {
   }
 }
 
-async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequestMsg, call: grpc.ServerWritableStream<SubscribeRequestMsg | Malformed, SubscribeResponseMsg>): Promise<void> {
+async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequestMsg, call: grpc.ServerWritableStream<SubscribeRequestMsg | Malformed, SubscribeResponseMsg | Buffer>, revoked: AbortSignal): Promise<void> {
   const { store, settings } = ctx;
   const detach = new AbortController();
   const iterator = store.subscribe(caller.restrict(toQueryFilter(req.filter)), {
@@ -102,6 +103,7 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
   });
   const onCancel = (): void => waker.stop();
   call.once('cancelled', onCancel);
+  revoked.addEventListener('abort', onCancel, { once: true }); // a keys reload revoked the key: serverStream ends the call
 
   ctx.metrics.subscribers.inc();
   // Every matching event with seq ≤ `delivered` has been written: a safe resume point.
@@ -109,7 +111,7 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
   let live = false;
   let pending: Promise<IteratorResult<SubscriptionItem>> | undefined;
   /** Writes, waiting for 'drain' when grpc-js's buffer is full; false when the stream must stop. */
-  const write = async (message: SubscribeResponseMsg): Promise<boolean> => {
+  const write = async (message: SubscribeResponseMsg | Buffer): Promise<boolean> => {
     if (call.cancelled || waker.stopped) return false;
     if (call.write(message)) return true;
     return (await waker.drain(call)) === 'drained' && !call.cancelled;
@@ -135,9 +137,10 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
         break;
       }
       const item = woke.value;
-      let message: SubscribeResponseMsg;
+      let message: SubscribeResponseMsg | Buffer;
       if (item.type === 'event') {
-        message = { event: toEventMsg(item.event) };
+        // Live events are the store's shared objects: their bytes are encoded once for all.
+        message = live ? encodedSubscribeEvent(item.event) : encodeSubscribeEvent(item.event);
         delivered = item.event.seq;
       } else if (item.type === 'caught_up') {
         message = { caught_up: { seq: item.seq } };
@@ -152,6 +155,7 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
   } finally {
     untrack();
     call.off('cancelled', onCancel);
+    revoked.removeEventListener('abort', onCancel);
     ctx.metrics.subscribers.dec();
     // Wake an iterator waiting for live events so that it detaches now, not at the next
     // matching event; its return() then completes.
