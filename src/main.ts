@@ -190,10 +190,11 @@ export async function serve(loaded: LoadedConfig): Promise<number> {
   process.on('SIGHUP', onHangup);
   try {
     const daemon = await Daemon.start(loaded, logger);
-    // SIGHUP rereads the keys file; a file that does not load leaves the old keys in force.
+    // SIGHUP rereads the keys file (the guard logs what changed and how many streams of
+    // revoked keys it ended); a file that does not load leaves the old keys in force.
     reloadKeys = () => {
       try {
-        logger.info('keys reloaded', { keys: daemon.guard.reload() });
+        daemon.guard.reload();
       } catch (err) {
         logger.error('keys file not reloaded; the previous keys stay in force', { err });
       }

@@ -65,6 +65,32 @@ class Bucket {
 
 const BEARER = /^Bearer[ \t]+([\x21-\x7e]+)[ \t]*$/i;
 
+/**
+ * Ends a stream whose key a reload removed or changed (the stream then ends and calls its
+ * release). `why` is the UNAUTHENTICATED error the surface ends it with.
+ */
+export type StreamStop = (why: SpineError) => void;
+
+/** What a reload changed (the key ids, never a secret). */
+export interface ReloadOutcome {
+  /** Keys in force after it. */
+  keys: number;
+  /** Ids of keys no longer in the file. */
+  removed: string[];
+  /** Ids of keys whose entry differs (scopes, organizations, actor, limits or id). */
+  changed: string[];
+  /** Open streams of removed or changed keys that it ended. */
+  streamsEnded: number;
+}
+
+/** An open stream: the key it was opened with, and how to end it. */
+interface HeldStream {
+  readonly key: ApiKey;
+  readonly stop: StreamStop | undefined;
+  /** A reload has told it to stop (it will release once it has ended). */
+  stopping: boolean;
+}
+
 /** Where a refusal happened, for the log line and the metric. */
 export interface CallSite {
   surface: 'grpc' | 'http';
@@ -76,6 +102,7 @@ export class Guard {
   private byHash = new Map<string, ApiKey>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly streams = new Map<string, number>();
+  private readonly held = new Set<HeldStream>();
   private readonly rateLogAt = new Map<string, number>();
 
   constructor(private readonly options: GuardOptions) {
@@ -91,16 +118,68 @@ export class Guard {
     return this.byHash.size;
   }
 
-  /** Rereads the keys file (SIGHUP): new keys work at once, removed ones stop at their next call. */
-  reload(): number {
-    if (this.options.mode !== 'keys' || this.options.keysFile === undefined) return this.byHash.size;
-    this.setKeys(readKeysFile(this.options.keysFile));
-    return this.byHash.size;
+  /**
+   * Rereads the keys file (SIGHUP): new keys work at once; removed keys are refused from
+   * their next call, and every open stream of a key that was removed or changed is ended.
+   * A file that does not load throws, and the keys in force stay. Logs one line: what
+   * changed (key ids) and how many streams were ended.
+   */
+  reload(): ReloadOutcome {
+    const file = this.options.mode === 'keys' ? this.options.keysFile : undefined;
+    let outcome: ReloadOutcome = { keys: this.byHash.size, removed: [], changed: [], streamsEnded: 0 };
+    if (file !== undefined) {
+      const { removed, changed } = this.setKeys(readKeysFile(file));
+      outcome = { keys: this.byHash.size, removed, changed, streamsEnded: this.endRevokedStreams() };
+    }
+    this.options.logger.info('keys reloaded', { ...outcome });
+    return outcome;
   }
 
-  private setKeys(keys: readonly ApiKey[]): void {
-    this.byHash = new Map(keys.map((k) => [k.hash, k]));
+  /**
+   * Calls the stop of every open stream whose key is no longer in force, once each; returns
+   * how many. Runs after the keys are swapped: a stop may run its surface's code at once,
+   * which must already see the new keys.
+   */
+  private endRevokedStreams(): number {
+    let ended = 0;
+    for (const hold of [...this.held]) {
+      if (hold.stop === undefined || hold.stopping || this.inForce(hold.key)) continue;
+      hold.stopping = true;
+      ended += 1;
+      try {
+        hold.stop(revokedError(hold.key, this.byHash.has(hold.key.hash)));
+      } catch (err) {
+        this.options.logger.error('a stream of a revoked key did not stop cleanly', { key: hold.key.id, err });
+      }
+    }
+    return ended;
+  }
+
+  /**
+   * Puts `keys` in force. An entry equal to the one in force keeps its object, so a Caller
+   * authenticated before the reload still holds the key in force exactly when its rights
+   * are unchanged. Rate buckets of removed and changed keys start afresh.
+   */
+  private setKeys(keys: readonly ApiKey[]): { removed: string[]; changed: string[] } {
+    const previous = this.byHash;
+    this.byHash = new Map(keys.map((k) => {
+      const old = previous.get(k.hash);
+      return [k.hash, old !== undefined && sameKey(old, k) ? old : k];
+    }));
+    const removed: string[] = [];
+    const changed: string[] = [];
+    for (const old of previous.values()) {
+      if (this.inForce(old)) continue;
+      (this.byHash.has(old.hash) ? changed : removed).push(old.id);
+      this.buckets.delete(old.id);
+    }
     for (const id of this.buckets.keys()) if (!keys.some((k) => k.id === id)) this.buckets.delete(id);
+    return { removed, changed };
+  }
+
+  /** Whether `key` is still in force as it is (not removed, not changed by a reload). */
+  private inForce(key: ApiKey): boolean {
+    return this.byHash.get(key.hash) === key;
   }
 
   /**
@@ -139,21 +218,28 @@ export class Guard {
 
   /**
    * Counts a long-lived stream against the caller's limit; returns its release (call it
-   * once, when the stream ends). RATE_LIMITED when the key already holds its maximum.
+   * once, when the stream ends; calling it again does nothing). RATE_LIMITED when the key
+   * already holds its maximum; UNAUTHENTICATED when a reload removed or changed the key
+   * since the call was authenticated. `stop` ends the stream should a reload remove or
+   * change its key; the stream still calls the release once it has ended.
    */
-  openStream(caller: Caller): () => void {
+  openStream(caller: Caller, stop?: StreamStop): () => void {
     const key = caller.key;
     if (key === undefined) return () => undefined;
+    if (!this.inForce(key)) throw revokedError(key, this.byHash.has(key.hash));
     const max = key.maxStreams ?? this.options.maxStreamsPerKey;
     const open = this.streams.get(key.id) ?? 0;
     if (open >= max) {
       throw new SpineError('RATE_LIMITED', `key ${key.id} already holds ${open} open streams, its limit (max_streams or auth.maxStreamsPerKey); close one first`, { retryAfterMs: 1000 });
     }
     this.streams.set(key.id, open + 1);
+    const hold: HeldStream = { key, stop, stopping: false };
+    this.held.add(hold);
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      this.held.delete(hold);
       const n = (this.streams.get(key.id) ?? 1) - 1;
       if (n === 0) this.streams.delete(key.id);
       else this.streams.set(key.id, n);
@@ -184,6 +270,31 @@ export class Guard {
 }
 
 const DENIALS = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'RATE_LIMITED']);
+
+/** Why a stream of `key` ends, or may not open: a reload removed its entry, or changed it. */
+function revokedError(key: ApiKey, changed: boolean): SpineError {
+  return changed
+    ? new SpineError('UNAUTHENTICATED', `key ${key.id} was changed in the keys file (reloaded): streams opened with its previous rights are ended; open the stream again`)
+    : new SpineError('UNAUTHENTICATED', `key ${key.id} was revoked: it is no longer in the keys file (reloaded)`);
+}
+
+/** Whether two entries of one hash give the same rights and limits (and the same id, which counts its streams). */
+function sameKey(a: ApiKey, b: ApiKey): boolean {
+  return (
+    a.id === b.id &&
+    a.hash === b.hash &&
+    sameSet(a.scopes, b.scopes) &&
+    (a.organizations === undefined ? b.organizations === undefined : b.organizations !== undefined && sameSet(new Set(a.organizations), new Set(b.organizations))) &&
+    a.actor_id === b.actor_id &&
+    a.actor_type === b.actor_type &&
+    a.rateLimitPerSecond === b.rateLimitPerSecond &&
+    a.maxStreams === b.maxStreams
+  );
+}
+
+function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
 
 function requiredFile(file: string | undefined): string {
   if (file === undefined) throw new SpineError('CONFIG_INVALID', 'auth.mode is "keys" but auth.keysFile is empty', { field: 'auth.keysFile' });
