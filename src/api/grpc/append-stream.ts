@@ -9,6 +9,8 @@
  * request_id is unknown): the stream ends with INVALID_ARGUMENT after the answers in flight.
  * On shutdown the stream stops reading, answers what it has read, and ends with
  * UNAVAILABLE (error-code STORE_CLOSED); the client resends the rest to the next daemon.
+ * When a keys reload removes or changes the stream's key, it does the same and ends with
+ * UNAUTHENTICATED: requests not answered were not appended.
  *
  * The stream opens with the gate (a key with the append scope, one call of its rate, one
  * of its stream slots, held until the stream ends however it ends); each request then
@@ -34,7 +36,9 @@ export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreami
     try {
       if (deadlinePassed(call)) throw deadlineError();
       caller = enterCall(ctx.guard, call.metadata, 'append', METHOD);
-      release = holdStream(ctx.guard, caller, METHOD);
+      // A keys reload that removes or changes the key ends the stream as a shutdown does:
+      // the requests being appended are answered, then it ends UNAUTHENTICATED.
+      release = holdStream(ctx.guard, caller, METHOD, (why) => stopReading(why));
     } catch (err) {
       const e = asSpineError(err, ctx.logger, METHOD);
       recordCall(ctx, METHOD, serviceError(e).code, e);

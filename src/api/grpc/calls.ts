@@ -197,12 +197,16 @@ function unaryCall<Req, Res, C extends Caller | undefined>(
  * resolves when done: the call then ends with OK, or with the status of the error it
  * threw. It passes the gate as unary() does and holds one of the key's stream slots until
  * the function settles, however the stream ends (end, error, cancel, shutdown).
+ *
+ * `revoked` aborts when a keys reload removes or changes the caller's key: the function
+ * stops writing and settles, and the call ends UNAUTHENTICATED, whatever it resolved or
+ * threw (its key gives it no right to an answer any more).
  */
 export function serverStream<Req, Res>(
   ctx: ServiceContext,
   method: string,
   scope: Scope,
-  fn: (request: Req, caller: Caller, call: grpc.ServerWritableStream<Req | Malformed, Res>) => Promise<void>,
+  fn: (request: Req, caller: Caller, call: grpc.ServerWritableStream<Req | Malformed, Res>, revoked: AbortSignal) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req | Malformed, Res> {
   return (call) => {
     const fail = (err: SpineError): void => {
@@ -213,24 +217,31 @@ export function serverStream<Req, Res>(
     let caller: Caller;
     let request: Req;
     let release: () => void;
+    const revocation = new AbortController();
+    let revokedBy: SpineError | undefined;
     try {
       caller = enterCall(ctx.guard, call.metadata, scope, method);
       request = checkDecoded(call.request);
-      release = holdStream(ctx.guard, caller, method);
+      release = holdStream(ctx.guard, caller, method, (why) => {
+        revokedBy = why;
+        revocation.abort(why);
+      });
     } catch (err) {
       return fail(asSpineError(err, ctx.logger, method));
     }
     // An async wrapper: a handler that throws at once still releases its slot.
-    (async () => fn(request, caller, call))().then(
+    (async () => fn(request, caller, call, revocation.signal))().then(
       () => {
         release();
         if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call));
+        if (revokedBy !== undefined) return fail(revokedBy);
         recordCall(ctx, method, GrpcStatus.OK);
         call.end();
       },
       (err: unknown) => {
         release();
         if (call.cancelled) return recordCall(ctx, method, abandonedStatus(call));
+        if (revokedBy !== undefined) return fail(revokedBy);
         noteRefusal(ctx.guard, err, caller, method);
         fail(asSpineError(err, ctx.logger, method));
       },
@@ -238,13 +249,18 @@ export function serverStream<Req, Res>(
   };
 }
 
-/** Resolves true on 'drain', false when the call ends first (a write-buffer-full wait). */
-export function waitForDrain(call: SurfaceCall): Promise<boolean> {
+/**
+ * Resolves true on 'drain', false when the call ends first (a write-buffer-full wait) or
+ * `signal` aborts (the stream is to stop).
+ */
+export function waitForDrain(call: SurfaceCall, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted === true) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (ok: boolean) => () => {
       call.off('drain', onDrain);
       call.off('cancelled', onEnd);
       call.off('close', onEnd);
+      signal?.removeEventListener('abort', onEnd);
       resolve(ok);
     };
     const onDrain = done(true);
@@ -252,5 +268,6 @@ export function waitForDrain(call: SurfaceCall): Promise<boolean> {
     call.once('drain', onDrain);
     call.once('cancelled', onEnd);
     call.once('close', onEnd);
+    signal?.addEventListener('abort', onEnd, { once: true });
   });
 }

@@ -1,14 +1,15 @@
 /**
  * The gate of every eventspine.v1.EventSpine call (DESIGN §7): the API key of its
  * `authorization: Bearer <secret>` metadata, one call charged to the key's rate, the scope
- * its method needs, and for long-lived streams a slot of the key's open streams. The
+ * its method needs, and for long-lived streams a slot of the key's open streams, which
+ * a keys reload that removes or changes the key takes back by ending the stream. The
  * wrappers of calls.ts and the AppendStream handler pass through here before any handler
  * runs, so no RPC can forget it. grpc.health.v1 and server reflection stay open.
  *
  * A refusal is logged and counted by the Guard (key id, never the secret) where it happens.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { Guard, type Caller, type Scope } from '../../auth';
+import { Guard, type Caller, type Scope, type StreamStop } from '../../auth';
 import type { Logger, SpineMetrics } from '../../observability';
 
 const AUTHORIZATION = 'authorization';
@@ -52,12 +53,14 @@ export function admitMessage(guard: Guard, caller: Caller, method: string): void
 }
 
 /**
- * A slot of the caller's open streams (RATE_LIMITED past its maximum); returns the
- * release, which the stream calls once however it ends (calling it again does nothing).
+ * A slot of the caller's open streams (RATE_LIMITED past its maximum; UNAUTHENTICATED if
+ * a keys reload revoked the key meanwhile); returns the release, which the stream calls
+ * once however it ends (calling it again does nothing). `stop` ends the stream with its
+ * UNAUTHENTICATED error when a reload removes or changes the key.
  */
-export function holdStream(guard: Guard, caller: Caller, method: string): () => void {
+export function holdStream(guard: Guard, caller: Caller, method: string, stop: StreamStop): () => void {
   try {
-    return guard.openStream(caller);
+    return guard.openStream(caller, stop);
   } catch (err) {
     guard.noteFailure(err, caller, { surface: 'grpc', call: method });
     throw err;

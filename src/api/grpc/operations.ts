@@ -144,9 +144,11 @@ type StepStream = grpc.ServerWritableStream<unknown, OperationEventMsg>;
 
 /**
  * Writes the steps `watch` yields after `after` until the terminal step. Ends quietly when
- * the client cancels; on shutdown fails UNAVAILABLE naming the seq to resume after.
+ * the client cancels or `revoked` aborts (serverStream then ends the call UNAUTHENTICATED);
+ * on shutdown fails UNAVAILABLE naming the seq to resume after.
  */
-async function streamSteps(ctx: ServiceContext, watch: (options: WatchOptions) => AsyncIterable<OperationEvent>, after: number, call: StepStream): Promise<void> {
+async function streamSteps(ctx: ServiceContext, watch: (options: WatchOptions) => AsyncIterable<OperationEvent>, after: number, call: StepStream, revoked: AbortSignal): Promise<void> {
+  if (revoked.aborted) return; // revoked while the handler looked the operation up
   const abort = new AbortController();
   let shuttingDown = false;
   const untrack = ctx.calls.trackStream(() => {
@@ -155,16 +157,19 @@ async function streamSteps(ctx: ServiceContext, watch: (options: WatchOptions) =
   });
   const onCancel = (): void => abort.abort();
   call.once('cancelled', onCancel);
+  revoked.addEventListener('abort', onCancel, { once: true });
   let last = after;
   try {
     for await (const ev of watch({ after_seq: after, signal: abort.signal, queueLimit: ctx.settings.queueLimit })) {
       if (call.cancelled) return;
+      if (abort.signal.aborted) break; // revoked or shutting down: not one more step
       last = ev.seq;
-      if (!call.write(toOperationEventMsg(ev)) && !(await waitForDrain(call))) break;
+      if (!call.write(toOperationEventMsg(ev)) && !(await waitForDrain(call, abort.signal))) break;
     }
   } finally {
     untrack();
     call.off('cancelled', onCancel);
+    revoked.removeEventListener('abort', onCancel);
   }
   if (shuttingDown && !call.cancelled) {
     throw new SpineError('STORE_CLOSED', `the server is shutting down; the operation goes on when it is back: WatchOperation with after_seq ${last}`);
@@ -179,18 +184,18 @@ export function operationHandlers(ctx: ServiceContext, service: () => OperationS
     return s;
   };
   return {
-    BatchAutoSetup: serverStream<BatchAutoSetupRequestMsg, OperationEventMsg>(ctx, 'BatchAutoSetup', 'append', async (req, caller, call) => {
+    BatchAutoSetup: serverStream<BatchAutoSetupRequestMsg, OperationEventMsg>(ctx, 'BatchAutoSetup', 'append', async (req, caller, call, revoked) => {
       const s = svc();
       const started = await s.startAutoSetup(autoSetupBody(req), caller); // a bad request fails before any message
       // The caller started it, in an organization it may act in: its progress is the
       // answer to this call, also for a key with the append scope alone.
-      await streamSteps(ctx, (options) => s.operations.watch(started.id, options), 0, call as grpc.ServerWritableStream<BatchAutoSetupRequestMsg | Malformed, OperationEventMsg> as StepStream);
+      await streamSteps(ctx, (options) => s.operations.watch(started.id, options), 0, call as grpc.ServerWritableStream<BatchAutoSetupRequestMsg | Malformed, OperationEventMsg> as StepStream, revoked);
     }),
 
-    WatchOperation: serverStream<WatchOperationRequestMsg, OperationEventMsg>(ctx, 'WatchOperation', 'read', async (req, caller, call) => {
+    WatchOperation: serverStream<WatchOperationRequestMsg, OperationEventMsg>(ctx, 'WatchOperation', 'read', async (req, caller, call, revoked) => {
       const s = svc();
       const view = await s.get(operationId(req.operation_id), caller); // NOT_FOUND before any message
-      await streamSteps(ctx, (options) => s.watch(view.id, caller, options), req.after_seq ?? 0, call as unknown as StepStream);
+      await streamSteps(ctx, (options) => s.watch(view.id, caller, options), req.after_seq ?? 0, call as unknown as StepStream, revoked);
     }),
 
     GetOperation: unary<GetOperationRequestMsg, OperationMsg>(ctx, 'GetOperation', 'read', async (req, caller) => toOperationMsg(await svc().get(operationId(req.operation_id), caller))),
