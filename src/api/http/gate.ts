@@ -12,12 +12,13 @@
  *    with Retry-After), the route's scope and, for process-wide data, every organization
  *    (403 PERMISSION_DENIED).
  * 3. The handler, with the Caller: it narrows reads to the caller's organizations, checks
- *    appends, and holds a stream slot per SSE stream (openStream).
+ *    appends, and holds a stream slot per SSE stream (openStream), with the stop that ends
+ *    the response when a keys reload removes or changes the key.
  *
  * Every refusal — here or in the handler — is logged and counted by the Guard with the
  * route pattern (`GET /api/events`), never the URL (it may hold a token) nor a secret.
  */
-import { Guard, type Caller, type Scope } from '../../auth';
+import { Guard, type Caller, type Scope, type StreamStop } from '../../auth';
 import { SpineError } from '../../errors';
 import { Logger, SpineMetrics } from '../../observability';
 import type { GatedRoute, RouteAccess, RouteContext, RouteHandler } from './router';
@@ -33,10 +34,12 @@ export interface CallContext extends RouteContext {
   /** The route (`GET /api/events/:id`), for logs and errors; never the URL. */
   call: string;
   /**
-   * Holds one of the caller's stream slots (429 RATE_LIMITED when it holds its maximum);
-   * returns the release, to call once the stream ends, however it ends.
+   * Holds one of the caller's stream slots (429 RATE_LIMITED when it holds its maximum; 401
+   * if a keys reload revoked the key since the request came in); returns the release, to
+   * call once the stream ends, however it ends. `stop` ends the response should a keys
+   * reload remove or change the key (Guard.reload).
    */
-  openStream(): () => void;
+  openStream(stop: StreamStop): () => void;
 }
 
 export type CallHandler = (ctx: CallContext) => void | Promise<void>;
@@ -121,7 +124,7 @@ export class HttpGate {
         guard.admit(who);
         who.require(scope, call);
         if (access.allOrganizations) who.requireAllOrganizations(call);
-        await secured({ ...ctx, url, caller: who, call, openStream: () => guard.openStream(who) });
+        await secured({ ...ctx, url, caller: who, call, openStream: (stop) => guard.openStream(who, stop) });
       } catch (err) {
         guard.noteFailure(err, caller, { surface: 'http', call });
         throw err;

@@ -18,7 +18,8 @@
  * Keys (DESIGN §7, gate.ts): the auto-setup needs append, status and steps read, starting
  * a job and an export file admin; an operation of an organization the caller does not see
  * is 404, as a missing one. Each SSE response holds one of the key's stream slots until it
- * ends; GET …/events also takes the key as `?access_token=`, for EventSource.
+ * ends; GET …/events also takes the key as `?access_token=`, for EventSource. A keys reload
+ * that removes or changes the key ends its streams (a comment line names UNAUTHENTICATED).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -89,11 +90,12 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
   };
 
   /**
-   * Streams the steps after `after` as SSE until the terminal step, the client leaving, or
-   * shutdown; then releases the caller's stream slot (`release`).
+   * Streams the steps after `after` as SSE until the terminal step, the client leaving,
+   * shutdown, or a keys reload that revokes the caller's key (a comment line says so); then
+   * releases the caller's stream slot.
    */
-  const stream = async (res: ServerResponse, id: string, watch: (options: WatchOptions) => AsyncIterable<OperationEvent>, after: number, release: () => void, headers: Record<string, string> = {}): Promise<void> => {
-    const abort = new AbortController();
+  const stream = async (res: ServerResponse, id: string, watch: (options: WatchOptions) => AsyncIterable<OperationEvent>, after: number, slot: StreamSlot, headers: Record<string, string> = {}): Promise<void> => {
+    const { abort, release } = slot;
     const entry = { res, abort };
     open.add(entry);
     const onClose = (): void => abort.abort();
@@ -109,11 +111,13 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
     let last = after;
     try {
       for await (const ev of watch({ after_seq: after, signal: abort.signal, queueLimit })) {
+        if (abort.signal.aborted) break; // not one more step to a revoked key
         wrote = true;
         last = ev.seq;
         if (!res.write(stepFrame(ev))) await drained(res, abort.signal);
         if (abort.signal.aborted) break;
       }
+      if (slot.revokedBy !== undefined) throw slot.revokedBy;
       if (!res.writableEnded && !res.destroyed) res.end();
     } catch (err) {
       // Headers are sent: say why on a comment line and end; the client resumes after `last`.
@@ -139,17 +143,17 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
         requireJsonBody(req);
         const svc = service();
         const body = await readJson(req, maxBodyBytes);
-        const release = openStream(); // taken before the operation starts: a 429 starts nothing
+        const slot = takeSlot(openStream); // taken before the operation starts: a 429 starts nothing
         let started: Awaited<ReturnType<OperationService['startAutoSetup']>>;
         try {
           started = await svc.startAutoSetup(body, caller); // a bad request fails here: a plain 400
         } catch (err) {
-          release();
+          slot.release();
           throw err;
         }
         // The caller's own operation: its steps are the answer to this request, also for a
         // key with the append scope alone (a later GET …/events needs read).
-        await stream(res, started.id, (options) => svc.operations.watch(started.id, options), 0, release, { location: `/api/operations/${started.id}`, 'operation-id': started.id });
+        await stream(res, started.id, (options) => svc.operations.watch(started.id, options), 0, slot, { location: `/api/operations/${started.id}`, 'operation-id': started.id });
       }),
     ],
     [
@@ -184,7 +188,7 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
             res.end();
             return;
           }
-          await stream(res, view.id, (options) => svc.watch(view.id, caller, options), after, openStream());
+          await stream(res, view.id, (options) => svc.watch(view.id, caller, options), after, takeSlot(openStream));
         },
         { tokenInQuery: true },
       ),
@@ -224,6 +228,26 @@ export function registerOperationRoutes(router: Router, deps: OperationRoutesDep
     },
     openStreams: () => open.size,
   };
+}
+
+/** A stream slot of the caller's key and what ends its stream: the client, a shutdown, a revocation. */
+interface StreamSlot {
+  release: () => void;
+  /** Aborted when the stream is to end. */
+  abort: AbortController;
+  /** Set when a keys reload removed or changed the key. */
+  revokedBy: SpineError | undefined;
+}
+
+/** Takes one of the caller's stream slots (429 past its limit); a revocation aborts the stream. */
+function takeSlot(openStream: CallContext['openStream']): StreamSlot {
+  const abort = new AbortController();
+  const slot: StreamSlot = { release: () => undefined, abort, revokedBy: undefined };
+  slot.release = openStream((why) => {
+    slot.revokedBy = why;
+    abort.abort();
+  });
+  return slot;
 }
 
 function noQuery(url: URL): void {

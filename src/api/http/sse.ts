@@ -32,7 +32,9 @@
  *
  * The stream needs the read scope; the key comes in the Authorization header or, for
  * EventSource, as `?access_token=` (gate.ts). The filter is narrowed to the caller's
- * organizations, and each stream holds one of the key's stream slots until it ends.
+ * organizations, and each stream holds one of the key's stream slots until it ends. A keys
+ * reload (SIGHUP) that removes or changes the key ends its streams: `stream_error` with
+ * UNAUTHENTICATED, then the end of the response.
  */
 import { SpineError, isSpineError } from '../../errors';
 import type { QueryFilter, Store, SubscriptionItem } from '../../store';
@@ -117,8 +119,11 @@ export class SseStreams {
       return;
     }
     const store = this.ctx.store();
-    // One of the caller's stream slots (429 before anything is sent), released however the stream ends.
-    const release = openStream();
+    const stream = new OpenStream(res, start === undefined ? store.head().seq : start - 1);
+    // One of the caller's stream slots (429 before anything is sent), released however the
+    // stream ends. A keys reload that removes or changes the key ends the response after a
+    // `stream_error` (UNAUTHENTICATED); a reconnect with a removed key is then a 401.
+    const release = openStream((why) => this.finish(stream, `event: stream_error\ndata: ${JSON.stringify(errorBody(why))}\n\n`));
     // Checks the filter before anything is sent: a bad one is a plain 400.
     // Each subscription of the stream gets its own abort signal: return() alone would wait
     // behind a pending next() until the next matching event.
@@ -131,7 +136,6 @@ export class SseStreams {
       throw err;
     }
 
-    const stream = new OpenStream(res, start === undefined ? store.head().seq : start - 1);
     this.open.add(stream);
     const stop = (): void => this.stop(stream);
     res.once('close', stop);
