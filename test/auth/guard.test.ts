@@ -81,7 +81,7 @@ t.test('auth.mode none: everyone is the anonymous caller, never limited', async 
   for (let i = 0; i < 100; i++) guard.admit(Caller.anonymous);
   const releases = Array.from({ length: 10 }, () => guard.openStream(Caller.anonymous));
   t.equal(releases.length, 10, 'no stream limit');
-  t.equal(guard.reload(), 0);
+  t.match(guard.reload(), { keys: 0, removed: [], changed: [], streamsEnded: 0 });
   t.throws(() => new Guard({ mode: 'keys', rateLimitPerSecond: 0, rateLimitBurst: 0, maxStreamsPerKey: 1, logger: new Logger(), metrics: new SpineMetrics() }), { code: 'CONFIG_INVALID', field: 'auth.keysFile' }, 'keys mode needs a keys file');
 });
 
@@ -144,7 +144,7 @@ t.test('reload: new keys work at once, removed ones stop; a bad file keeps the o
   const { guard, secret, file } = setup(t, { old: {} });
   t.equal(guard.authenticate(`Bearer ${secret.old as string}`).keyId, 'old');
   writeKeysFile(file, { fresh: { scopes: ['admin'] } }, secret);
-  t.equal(guard.reload(), 1);
+  t.match(guard.reload(), { keys: 1, removed: ['old'], changed: [], streamsEnded: 0 });
   t.equal(guard.authenticate(`Bearer ${secret.fresh as string}`).keyId, 'fresh');
   t.match(thrown(() => guard.authenticate(`Bearer ${secret.old as string}`)), { code: 'UNAUTHENTICATED' }, 'the removed key is refused');
 
@@ -152,6 +152,108 @@ t.test('reload: new keys work at once, removed ones stop; a bad file keeps the o
   t.throws(() => guard.reload(), { code: 'CONFIG_INVALID', field: 'keys[0].hash' });
   t.equal(guard.authenticate(`Bearer ${secret.fresh as string}`).keyId, 'fresh', 'the keys in force stay');
   t.equal(guard.keyCount, 1);
+});
+
+t.test('reload: the streams of removed and changed keys are stopped, once each; the others run on', async (t) => {
+  const entries: Record<string, Record<string, unknown>> = {
+    gone: {},
+    rescoped: { scopes: ['read', 'append'] },
+    moved: { organizations: ['acme'] },
+    rebound: { scopes: ['append'], actor_id: 'svc-a', actor_type: 'system' },
+    throttled: { rate_limit_per_second: 10 },
+    narrowed: { max_streams: 4 },
+    same: { scopes: ['read', 'append'], organizations: ['acme', 'globex'], actor_id: 'svc-s' },
+    sync: {},
+  };
+  const { guard, secret, file, lines } = setup(t, entries);
+  const callers = Object.fromEntries(Object.keys(entries).map((id) => [id, guard.authenticate(`Bearer ${secret[id] as string}`)]));
+  const stopped: Record<string, SpineError[]> = {};
+  const releases: Record<string, () => void> = {};
+  for (const id of Object.keys(entries).filter((id) => id !== 'sync')) {
+    releases[id] = guard.openStream(callers[id] as Caller, (why) => (stopped[id] ??= []).push(why));
+  }
+  // A stream that ends at once when stopped (an AppendStream with nothing in flight) releases inside the reload.
+  releases.sync = guard.openStream(callers.sync as Caller, () => releases.sync?.());
+  t.equal(guard.openStreams('sync'), 1);
+  // A stream that gives no stop cannot be ended; it runs until it ends on its own.
+  const unstoppable = guard.openStream(callers.gone as Caller);
+
+  writeKeysFile(
+    file,
+    {
+      rescoped: { scopes: ['read'] },
+      moved: { organizations: ['globex'] },
+      rebound: { scopes: ['append'], actor_id: 'svc-b', actor_type: 'system' },
+      throttled: { rate_limit_per_second: 20 },
+      narrowed: { max_streams: 2 },
+      // The same rights in another order: unchanged.
+      same: { organizations: ['globex', 'acme'], actor_id: 'svc-s', scopes: ['append', 'read'] },
+      fresh: {},
+    },
+    secret,
+  );
+  const outcome = guard.reload();
+  t.same(outcome.removed.sort(), ['gone', 'sync']);
+  t.same(outcome.changed.sort(), ['moved', 'narrowed', 'rebound', 'rescoped', 'throttled']);
+  t.equal(outcome.keys, 7);
+  t.equal(outcome.streamsEnded, 7, 'one stream of each removed or changed key that has a stop');
+
+  t.same(Object.keys(stopped).sort(), ['gone', 'moved', 'narrowed', 'rebound', 'rescoped', 'throttled'], "the unchanged key's stream is not stopped");
+  for (const [id, whys] of Object.entries(stopped)) {
+    t.equal(whys.length, 1, `${id}: stopped once`);
+    t.match(whys[0], { code: 'UNAUTHENTICATED', message: id === 'gone' ? /key gone was revoked/ : new RegExp(`key ${id} was changed`) }, `${id}: why`);
+  }
+  t.equal(guard.openStreams('sync'), 0, 'the streams that ended inside the reload released their slots');
+
+  // Slots stay counted until each stream has ended and released, exactly once.
+  t.equal(guard.openStreams('gone'), 2, 'the stopped stream and the one without a stop still hold their slots');
+  releases.gone?.();
+  releases.gone?.();
+  t.equal(guard.openStreams('gone'), 1, 'released once, however often called');
+  unstoppable();
+  t.equal(guard.openStreams('gone'), 0);
+  t.equal(guard.openStreams('rescoped'), 1);
+
+  const again = guard.reload();
+  t.equal(again.streamsEnded, 0, 'a stream told to stop is not told again while it winds down');
+  t.same(again.changed, [], 'nothing changed since');
+  t.equal(Object.values(stopped).flat().length, 6);
+
+  for (const id of Object.keys(stopped)) releases[id]?.();
+  for (const id of Object.keys(stopped)) t.equal(guard.openStreams(id), 0, `${id}: every slot given back`);
+  t.equal(guard.openStreams('same'), 1, "the unchanged key's stream runs on");
+
+  // A caller authenticated before the reload may not open a stream with the rights it had.
+  t.match(thrown(() => guard.openStream(callers.gone as Caller)), { code: 'UNAUTHENTICATED', message: /revoked/ });
+  t.match(thrown(() => guard.openStream(callers.rescoped as Caller)), { code: 'UNAUTHENTICATED', message: /changed/ });
+  t.doesNotThrow(() => guard.openStream(callers.same as Caller)(), 'an unchanged key keeps working, also through an earlier Caller');
+  const rescoped = guard.authenticate(`Bearer ${secret.rescoped as string}`);
+  t.notOk(rescoped.can('append'), 'authenticated again, the changed key has its new rights');
+  t.doesNotThrow(() => guard.openStream(rescoped)());
+
+  const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.msg === 'keys reloaded');
+  t.equal(logged.length, 2, 'one line per reload');
+  t.match(logged[0], { level: 'info', keys: 7, streamsEnded: 7, removed: ['gone', 'sync'] });
+  const text = lines.join('');
+  for (const id of Object.keys(secret)) {
+    t.notMatch(text, secret[id] as string, `no secret of ${id} in the log`);
+    t.notMatch(text, hashSecret(secret[id] as string).slice(7), `nor its hash`);
+  }
+});
+
+t.test('reload: a stop that throws is logged; the other streams are still stopped', async (t) => {
+  const { guard, secret, file, lines } = setup(t, { a: {}, b: {} });
+  const a = guard.authenticate(`Bearer ${secret.a as string}`);
+  const b = guard.authenticate(`Bearer ${secret.b as string}`);
+  guard.openStream(a, () => {
+    throw new Error('a broken stop');
+  });
+  let bStopped = 0;
+  guard.openStream(b, () => bStopped++);
+  writeFileSync(file, JSON.stringify({ keys: [] }));
+  t.match(guard.reload(), { keys: 0, streamsEnded: 2 });
+  t.equal(bStopped, 1);
+  t.ok(lines.some((l) => /"level":"error".*did not stop cleanly.*"key":"a"/.test(l)));
 });
 
 t.test('noteFailure: counted in eventspine_auth_denials_total and logged by key id, never with a secret', async (t) => {
