@@ -7,6 +7,7 @@
  * the same gate in the real daemon.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import t from 'tap';
@@ -419,6 +420,53 @@ t.test('a shutdown gives back the stream slots of the streams it ends', async (t
   t.equal(s.guard.openStreams('streams2'), 2);
   await s.shutdown();
   t.equal(s.guard.openStreams('streams2'), 0, 'both released');
+});
+
+t.test('a keys reload ends the WatchOperation and AppendStream of a revoked key and gives back their slots', async (t) => {
+  const s = await startGrpcServer(t, { keys: { revoked: { scopes: ['append', 'read'] }, kept: { scopes: ['read'] } } });
+  const c = spineClient(t, s.address);
+  const as = (key: string) => ({ metadata: md(s.keys.bearer(key)) });
+  // A real operation that runs until the test lets it finish.
+  let finish = (): void => undefined;
+  const released = new Promise<void>((resolve) => (finish = resolve));
+  const started = await s.operations.operations.start('verify', { actor_id: 'test' }, { step: 'verify_start', data: {} }, async (ctx) => {
+    await Promise.race([released, new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))]);
+    return {};
+  });
+  t.teardown(finish);
+  const watchRevoked = c.stream('WatchOperation', { operation_id: started.id }, as('revoked'));
+  const watchKept = c.stream('WatchOperation', { operation_id: started.id }, as('kept'));
+  const keptSteps = collect(watchKept);
+  const revokedEnd = collect(watchRevoked);
+  const firstSteps = [follow(watchRevoked), follow(watchKept)].map((f) => f.until((items) => items.length > 0, 'the first step'));
+  await Promise.all(firstSteps);
+  const appends = c.appendStream(as('revoked'));
+  const answers: Msg[] = [];
+  const appendEnd = new Promise<grpc.ServiceError>((resolve) => appends.on('error', resolve));
+  await new Promise<void>((resolve) => {
+    appends.on('data', (m: Msg) => {
+      answers.push(m);
+      resolve();
+    });
+    appends.write({ request_id: 1, events: [wireEvent()] });
+  });
+  t.equal(s.guard.openStreams('revoked'), 2);
+
+  const entries = (JSON.parse(readFileSync(s.keys.file, 'utf8')) as { keys: Msg[] }).keys;
+  writeFileSync(s.keys.file, JSON.stringify({ keys: entries.filter((k) => k.id !== 'revoked') }));
+  t.match(s.guard.reload(), { keys: 1, removed: ['revoked'], changed: [], streamsEnded: 2 });
+
+  const watched = await revokedEnd;
+  t.match(errorInfo(watched.error), { status: grpc.status.UNAUTHENTICATED, code: 'UNAUTHENTICATED', details: /key revoked was revoked/ }, 'WatchOperation ends UNAUTHENTICATED');
+  t.match(errorInfo(await appendEnd), { status: grpc.status.UNAUTHENTICATED, code: 'UNAUTHENTICATED', details: /key revoked was revoked/ }, 'AppendStream ends UNAUTHENTICATED');
+  t.match(answers, [{ request_id: 1, ok: {} }], 'what it had appended was answered');
+  t.equal(s.guard.openStreams('revoked'), 0, 'both slots given back by the time the client sees the end');
+
+  finish();
+  const kept = await keptSteps;
+  t.equal(kept.status.code, grpc.status.OK, "the other key's WatchOperation runs to the operation's end");
+  t.equal(kept.messages.at(-1)?.step, 'done');
+  t.equal(s.guard.openStreams('kept'), 0);
 });
 
 t.test('the daemon gates gRPC with its keys file', async (t) => {

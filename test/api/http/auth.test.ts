@@ -6,19 +6,23 @@
  * the reserved ops domain, rate and stream limits, /metrics, and logs without secrets.
  * Every JSON response is checked against the served OpenAPI document.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
-import type { Scope } from '../../../src/auth';
-import { Router, addOpsRoutes, registerApiRoutes, type RouteAccess } from '../../../src/api/http';
+import { Guard, type Scope } from '../../../src/auth';
+import { HttpServer, Router, addOpsRoutes, registerApiRoutes, type RouteAccess } from '../../../src/api/http';
 import { operationOpenApiPaths } from '../../../src/api/http/operation-openapi';
 import { registerOperationRoutes } from '../../../src/api/http/operation-routes';
 import { loadConfig } from '../../../src/config';
 import { Logger, SpineMetrics } from '../../../src/observability';
+import { createOperationService } from '../../../src/ops';
+import { Store } from '../../../src/store';
 import { threeTables } from '../../helpers/auto-setup';
 import { startDaemon } from '../../helpers/daemon';
 import { sleep } from '../../helpers/events';
 import { httpApi, type ApiResponse, type Json } from '../../helpers/http-api';
 import { TENANT_KEYS, writeKeys } from '../../helpers/keys';
 import { follow, parseMessages, rawStream, type Follower } from '../../helpers/sse';
+import { storeDefaults } from '../../helpers/store';
 
 const ORIGIN = 'https://app.example.com';
 const BATCH_AUTO_SETUP = '/api/quality-intelligence/batch-auto-setup';
@@ -496,4 +500,55 @@ t.test('HTTP authentication and authorization', async (t) => {
     t.ok(refused.some((r) => r.call === 'POST /api/events' && r.code === 'PERMISSION_DENIED' && r.key === 'acme'), 'a spoofed append, by key id');
     t.ok(refused.every((r) => !String(r.call).includes('?')), 'calls are route patterns, never URLs');
   });
+});
+
+t.test("a keys reload ends the operation SSE streams of a revoked key; another key's runs to the end", async (t) => {
+  const dir = t.testdir();
+  const keys = writeKeys(t, { revoked: { scopes: ['read'] }, kept: { scopes: ['read'] } }, dir);
+  const lines: string[] = [];
+  const logger = new Logger('debug', (line) => lines.push(line));
+  const metrics = new SpineMetrics();
+  const guard = new Guard({ mode: 'keys', keysFile: keys.file, rateLimitPerSecond: 0, rateLimitBurst: 0, maxStreamsPerKey: 8, logger, metrics });
+  const { config } = loadConfig({ env: {}, argv: [] });
+  const store = await Store.open({ ...storeDefaults, dataDir: dir });
+  const service = createOperationService(store, { ...config, dataDir: dir }, (message, details) => logger.warn(message, details));
+  const router = new Router();
+  registerOperationRoutes(router, { service: () => service, config, logger, guard });
+  const http = new HttpServer({ router, logger, metrics });
+  const base = `http://${await http.listen('127.0.0.1', 0)}`;
+  // A real operation that runs until the test lets it finish.
+  let finish = (): void => undefined;
+  const released = new Promise<void>((resolve) => (finish = resolve));
+  t.teardown(async () => {
+    finish();
+    await service.operations.close();
+    await http.close(1_000);
+    await store.close();
+  });
+  const started = await service.operations.start('verify', { actor_id: 'test' }, { step: 'verify_start', data: {} }, async (ctx) => {
+    await Promise.race([released, new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))]);
+    return {};
+  });
+  const url = `${base}/api/operations/${started.id}/events`;
+  const revoked = await rawStream(url, { authorization: keys.bearer('revoked') });
+  const kept = await rawStream(url, { authorization: keys.bearer('kept') });
+  t.equal(revoked.status, 200);
+  t.equal(kept.status, 200);
+  t.equal(guard.openStreams('revoked'), 1, 'the stream holds its slot once its headers are out');
+
+  const entries = (JSON.parse(readFileSync(keys.file, 'utf8')) as { keys: Json[] }).keys;
+  writeFileSync(keys.file, JSON.stringify({ keys: entries.filter((k) => k.id !== 'revoked') }));
+  t.match(guard.reload(), { removed: ['revoked'], streamsEnded: 1 });
+  await revoked.ended;
+  t.match(revoked.text(), /\n: UNAUTHENTICATED: key revoked was revoked[^\n]*; resume with Last-Event-ID: \d+\n\n$/, 'the response ends with a comment naming UNAUTHENTICATED');
+  t.equal(guard.openStreams('revoked'), 0, 'its slot given back');
+  const again = await fetch(url, { headers: { authorization: keys.bearer('revoked') } });
+  t.equal(again.status, 401, 'a reconnect with the revoked key is 401');
+
+  finish();
+  await kept.ended;
+  t.equal(parseMessages(kept.text()).at(-1)?.event, 'done', "the other key's stream runs to the operation's end");
+  t.equal(guard.openStreams('kept'), 0);
+  const text = lines.join('');
+  for (const secret of Object.values(keys.secret)) t.notOk(text.includes(secret), 'no secret in the logs');
 });
