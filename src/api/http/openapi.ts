@@ -151,7 +151,7 @@ const OPTIONS = {
 const SSE_DESCRIPTION = [
   'Server-Sent Events. The first message is `retry: <http.sseRetryMs>`. Each message has `id: <seq>` (a position to resume after) and an `event:` name:',
   '`event` (data: the Event), `caught_up` (data: {"seq":N}: every match up to N was sent, now live) or `fell_behind` (data: {"seq":N}: the client fell further behind than the live fan-out keeps (http.sseHistoryBytes) and is served from the log from N+1; nothing is lost).',
-  'Comment lines (`: heartbeat <head seq>`) while idle, every subscriptions.heartbeatMs. `stream_error` (data: an Error) precedes an abnormal end.',
+  'Comment lines (`: heartbeat <head seq>`) while idle, every subscriptions.heartbeatMs. `stream_error` (data: an Error) precedes an abnormal end (UNAUTHENTICATED when a keys reload removed or changed the stream\'s key).',
   'Reconnect with the Last-Event-ID header (or ?lastEventId=) to resume with no gap and no duplicate, also across a daemon restart.',
   'While the daemon starts or stops the response is 200 with only a retry hint, and ends (EventSource gives up for good on a 503).',
 ].join(' ');
