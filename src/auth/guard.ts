@@ -1,6 +1,8 @@
 /**
  * The gate every call passes (DESIGN §7): it turns the credentials a call presents into a
  * Caller, and holds each key's limits — a token-bucket rate and a count of open streams.
+ * It knows how to end each open stream, so that a reload of the keys file ends the streams
+ * of the keys it removed or changed (revocation takes effect at once, not at the next call).
  * Refusals are logged and counted by key id, never with a secret.
  */
 import { SpineError, isSpineError } from '../errors';
