@@ -17,9 +17,10 @@ import { noAuthGuard } from './gate';
 import { HealthService } from './health';
 import { HEALTH_SERVICE, SPINE_SERVICE, loadPackageDefinition } from './proto';
 import { operationHandlers } from './operations';
-import { passPreEncoded } from './pre-encoded';
+import { PRE_ENCODED_METHODS, passPreEncoded } from './pre-encoded';
 import { streamHandlers } from './streams';
 import { unaryHandlers } from './unary';
+import { writeWindow } from './write-window';
 
 export interface GrpcServerOptions {
   store: Store;
@@ -35,6 +36,9 @@ export interface GrpcServerOptions {
   /** Serve TLS only (with client certificates when it has a client CA); plain without it. */
   tls?: TlsMaterial;
 }
+
+/** Bytes of a Subscribe stream's messages that may wait on its HTTP/2 stream (write-window.ts). */
+const STREAM_WINDOW_BYTES = 64 * 1024;
 
 /** `host:port`, with brackets around an IPv6 host. */
 export function formatAddress(host: string, port: number): string {
@@ -78,13 +82,15 @@ export class GrpcServer {
 
   constructor(private readonly options: GrpcServerOptions) {
     const { settings } = options;
+    const definition = loadPackageDefinition();
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': Math.max(2 * settings.maxMessageBytes, settings.maxMessageBytes + 1024 * 1024),
       'grpc.max_send_message_length': -1,
       'grpc.max_concurrent_streams': options.maxConcurrentStreams,
+      // The fan-out streams: many small messages, several of them on their way at once.
+      interceptors: [writeWindow(definition[SPINE_SERVICE] as ServiceDefinition, PRE_ENCODED_METHODS, STREAM_WINDOW_BYTES)],
     });
     const ctx: ServiceContext = { store: options.store, settings, logger: options.logger, metrics: options.metrics, calls: this.calls, guard: options.guard ?? noAuthGuard(options.logger, options.metrics) };
-    const definition = loadPackageDefinition();
     const spine = passPreEncoded(guardRequests(definition[SPINE_SERVICE] as ServiceDefinition, settings.maxMessageBytes));
     const health = guardRequests(definition[HEALTH_SERVICE] as ServiceDefinition, settings.maxMessageBytes);
     this.server.addService(spine as grpc.ServiceDefinition, {
