@@ -1,8 +1,8 @@
 /**
  * Subscribe responses serialized once per event, not once per subscriber. The store hands
  * the same StoredEvent object to every live subscriber of every filter, so the bytes of its
- * `SubscribeResponse{event}` are kept beside it (in a WeakMap: they go when the event
- * does) and every stream writes those bytes as they are. For this the method's
+ * `SubscribeResponse{event}` are encoded once and kept for a while (see the ring below),
+ * and every stream writes those bytes as they are. For this the method's
  * `responseSerialize` passes a Buffer through unchanged and serializes anything else (the
  * caught_up / fell_behind / heartbeat markers) as grpc-js would.
  *
@@ -44,22 +44,23 @@ function subscribeSerializer(): (message: SubscribeResponseMsg) => Buffer {
   return serializeResponse;
 }
 
-const encoded = new WeakMap<StoredEvent, Buffer>();
-
 /**
- * The serialized `SubscribeResponse{event}` of a stored event, encoded on its first request
- * and shared by every later one for the same object (the live subscribers of one group).
+ * The recently encoded events, by seq (a ring). The store hands the same acknowledged event
+ * to every live subscriber, and subscribers that fell behind read the same stretch of the
+ * log: all of them find its bytes here. An entry counts only for the event of the same seq
+ * and event_hash (the hash covers every field of the message, the payload through
+ * payload_hash), so servers of other stores in the process never share a wrong one. A reader
+ * far behind does not evict newer events that the live subscribers are about to need.
  */
-export function encodedSubscribeEvent(ev: StoredEvent): Buffer {
-  let bytes = encoded.get(ev);
-  if (bytes === undefined) {
-    bytes = subscribeSerializer()({ event: toEventMsg(ev) });
-    encoded.set(ev, bytes);
-  }
-  return bytes;
-}
+const RING_SIZE = 8192;
+const ring: ({ seq: number; hash: string; bytes: Buffer } | undefined)[] = new Array<undefined>(RING_SIZE).fill(undefined);
 
-/** The same bytes, encoded for one stream alone (an event read from the log for it). */
-export function encodeSubscribeEvent(ev: StoredEvent): Buffer {
-  return subscribeSerializer()({ event: toEventMsg(ev) });
+/** The serialized `SubscribeResponse{event}` of a stored event, encoded once for every subscriber. */
+export function encodedSubscribeEvent(ev: StoredEvent): Buffer {
+  const slot = ev.seq % RING_SIZE;
+  const entry = ring[slot];
+  if (entry !== undefined && entry.seq === ev.seq && entry.hash === ev.event_hash) return entry.bytes;
+  const bytes = subscribeSerializer()({ event: toEventMsg(ev) });
+  if (entry === undefined || entry.seq < ev.seq) ring[slot] = { seq: ev.seq, hash: ev.event_hash, bytes };
+  return bytes;
 }

@@ -12,7 +12,7 @@ import type { SubscriptionItem } from '../../store';
 import { deadlineMs, serverStream, waitForDrain, type Malformed, type ServiceContext } from './calls';
 import { toEventMsg, toQueryFilter } from './convert';
 import type { EventMsg, ReadRequestMsg, SubscribeRequestMsg, SubscribeResponseMsg } from './messages';
-import { encodeSubscribeEvent, encodedSubscribeEvent } from './pre-encoded';
+import { encodedSubscribeEvent } from './pre-encoded';
 
 export function streamHandlers(ctx: ServiceContext) {
   const { store } = ctx;
@@ -36,33 +36,64 @@ type Wake = 'stop' | 'heartbeat' | 'drained' | 'closed';
 
 /**
  * What a subscription waits on besides its events: a stop (client cancel, deadline,
- * shutdown), the heartbeat timer, 'drain'. Each wait is a fresh promise, so that nothing
- * accumulates on a long-lived one over millions of events.
+ * shutdown, revocation), the heartbeat, 'drain'. Each wait is a fresh promise, so that
+ * nothing accumulates on a long-lived one over millions of events. The heartbeat is one
+ * timer per stream, armed once and re-armed when it fires, rather than a timer set and
+ * cleared around every event: with a fan-out, events × subscribers timers add up.
  */
 class Waker {
   stopped = false;
   private wake: ((w: Wake) => void) | undefined;
+  /** When the current wait for an item began; undefined when not waiting for one. */
+  private waitingSince: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly heartbeatMs: number) {}
 
   stop(): void {
     this.stopped = true;
     this.wake?.('stop');
   }
 
-  /** Resolves 'stop', or 'heartbeat' after `ms`. */
-  sleep(ms: number): { promise: Promise<Wake>; cancel: () => void } {
-    let timer: NodeJS.Timeout | undefined;
-    const promise = new Promise<Wake>((resolve) => {
-      this.wake = resolve;
-      if (this.stopped) resolve('stop');
-      else timer = setTimeout(() => resolve('heartbeat'), ms);
-    });
-    return {
-      promise,
-      cancel: () => {
-        clearTimeout(timer);
+  /** Ends the heartbeat timer (the stream is over). */
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Resolves with the next item, or 'stop', or 'heartbeat' once it has waited heartbeatMs. */
+  next<T>(pending: Promise<T>): Promise<T | Wake> {
+    return new Promise<T | Wake>((resolve, reject) => {
+      if (this.stopped) return resolve('stop');
+      const settle = (w: T | Wake): void => {
+        if (this.wake !== settle) return; // already woken
         this.wake = undefined;
-      },
-    };
+        this.waitingSince = undefined;
+        resolve(w);
+      };
+      this.wake = settle;
+      this.waitingSince = performance.now();
+      this.timer ??= setTimeout(() => this.tick(), this.heartbeatMs);
+      pending.then(settle, (err: unknown) => {
+        if (this.wake !== settle) return;
+        this.wake = undefined;
+        this.waitingSince = undefined;
+        reject(err);
+      });
+    });
+  }
+
+  /** The heartbeat timer: wakes a wait that has lasted heartbeatMs, else waits the rest of it. */
+  private tick(): void {
+    const since = this.waitingSince;
+    const waited = since === undefined ? 0 : performance.now() - since;
+    // Timers may fire a little early; a millisecond short counts as due.
+    if (since !== undefined && waited >= this.heartbeatMs - 1) {
+      this.timer = setTimeout(() => this.tick(), this.heartbeatMs);
+      this.wake?.('heartbeat');
+      return;
+    }
+    this.timer = setTimeout(() => this.tick(), this.heartbeatMs - waited);
   }
 
   /** Resolves 'drained' on the call's 'drain', 'closed' when it ends, 'stop' on a stop. */
@@ -95,7 +126,7 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
     signal: detach.signal,
   });
 
-  const waker = new Waker();
+  const waker = new Waker(settings.heartbeatMs);
   let shuttingDown = false;
   const untrack = ctx.calls.trackStream(() => {
     shuttingDown = true;
@@ -110,24 +141,26 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
   let delivered = (req.from_seq ?? store.head().seq + 1) - 1;
   let live = false;
   let pending: Promise<IteratorResult<SubscriptionItem>> | undefined;
-  /** Writes, waiting for 'drain' when grpc-js's buffer is full; false when the stream must stop. */
-  const write = async (message: SubscribeResponseMsg | Buffer): Promise<boolean> => {
+  /**
+   * Writes; true once written, false when the stream must stop, or a promise of either when
+   * grpc-js's buffer is full and 'drain' is awaited (the common case costs no promise).
+   */
+  const write = (message: SubscribeResponseMsg | Buffer): boolean | Promise<boolean> => {
     if (call.cancelled || waker.stopped) return false;
     if (call.write(message)) return true;
-    return (await waker.drain(call)) === 'drained' && !call.cancelled;
+    return waker.drain(call).then((w) => w === 'drained' && !call.cancelled);
   };
+  const written = async (result: boolean | Promise<boolean>): Promise<boolean> => result === true || (result !== false && (await result));
   try {
     for (;;) {
       if (waker.stopped || call.cancelled) break;
       pending ??= iterator.next();
-      const sleep = waker.sleep(settings.heartbeatMs);
-      const woke = await Promise.race([pending, sleep.promise]);
-      sleep.cancel();
+      const woke = await waker.next(pending);
       if (woke === 'stop' || waker.stopped || call.cancelled) break;
       if (woke === 'heartbeat') {
         // Idle and live: every acknowledged event has been through our filter.
         const seq = live ? Math.max(delivered, store.head().seq) : delivered;
-        if (!(await write({ heartbeat: { seq } }))) break;
+        if (!(await written(write({ heartbeat: { seq } })))) break;
         continue;
       }
       if (typeof woke === 'string') continue;
@@ -139,8 +172,8 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
       const item = woke.value;
       let message: SubscribeResponseMsg | Buffer;
       if (item.type === 'event') {
-        // Live events are the store's shared objects: their bytes are encoded once for all.
-        message = live ? encodedSubscribeEvent(item.event) : encodeSubscribeEvent(item.event);
+        // Encoded once for every subscriber that gets this event (pre-encoded.ts).
+        message = encodedSubscribeEvent(item.event);
         delivered = item.event.seq;
       } else if (item.type === 'caught_up') {
         message = { caught_up: { seq: item.seq } };
@@ -150,9 +183,11 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
         message = { fell_behind: { seq: item.seq } };
         live = false;
       }
-      if (!(await write(message))) break;
+      const result = write(message);
+      if (result === false || (result !== true && !(await result))) break;
     }
   } finally {
+    waker.close();
     untrack();
     call.off('cancelled', onCancel);
     revoked.removeEventListener('abort', onCancel);
