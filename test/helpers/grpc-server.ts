@@ -34,6 +34,8 @@ export interface GrpcServerOptions {
   keys: Record<string, KeySpec>;
   maxStreamsPerKey?: number;
   heartbeatMs?: number;
+  /** subscriptions.queueLimit (1000 unless given). */
+  queueLimit?: number;
 }
 
 export async function startGrpcServer(t: Test, options: GrpcServerOptions): Promise<GrpcServerHandle> {
@@ -47,7 +49,7 @@ export async function startGrpcServer(t: Test, options: GrpcServerOptions): Prom
   const operations = createOperationService(store, { dataDir, defaults: { organizationId: storeDefaults.defaultOrganizationId }, limits: { maxPayloadBytes: storeDefaults.maxPayloadBytes } }, (message, details) => logger.warn(message, details));
   const server = new GrpcServer({
     store,
-    settings: { envelope: storeDefaults, maxMessageBytes: 4 * 1024 * 1024, maxInFlightPerStream: 16, queueLimit: 1000, heartbeatMs: options.heartbeatMs ?? 5_000 },
+    settings: { envelope: storeDefaults, maxMessageBytes: 4 * 1024 * 1024, maxInFlightPerStream: 16, queueLimit: options.queueLimit ?? 1000, heartbeatMs: options.heartbeatMs ?? 5_000 },
     maxConcurrentStreams: 1000,
     logger,
     metrics,
