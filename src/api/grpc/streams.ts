@@ -150,7 +150,6 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
     if (call.write(message)) return true;
     return waker.drain(call).then((w) => w === 'drained' && !call.cancelled);
   };
-  const written = async (result: boolean | Promise<boolean>): Promise<boolean> => result === true || (result !== false && (await result));
   try {
     for (;;) {
       if (waker.stopped || call.cancelled) break;
@@ -160,7 +159,8 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
       if (woke === 'heartbeat') {
         // Idle and live: every acknowledged event has been through our filter.
         const seq = live ? Math.max(delivered, store.head().seq) : delivered;
-        if (!(await written(write({ heartbeat: { seq } })))) break;
+        const sent = write({ heartbeat: { seq } });
+        if (sent === false || (sent !== true && !(await sent))) break;
         continue;
       }
       if (typeof woke === 'string') continue;
@@ -183,8 +183,8 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
         message = { fell_behind: { seq: item.seq } };
         live = false;
       }
-      const result = write(message);
-      if (result === false || (result !== true && !(await result))) break;
+      const sent = write(message);
+      if (sent === false || (sent !== true && !(await sent))) break;
     }
   } finally {
     waker.close();
