@@ -103,12 +103,17 @@ export interface CallSite {
 export class Guard {
   private byHash = new Map<string, ApiKey>();
   private readonly buckets = new Map<string, Bucket>();
-  private readonly streams = new Map<string, number>();
-  private readonly held = new Set<HeldStream>();
+  /** Open streams by key id: their count is the key's streams in use. */
+  private readonly held = new Map<string, Set<HeldStream>>();
   private readonly rateLogAt = new Map<string, number>();
 
   constructor(private readonly options: GuardOptions) {
     if (options.mode === 'keys') this.setKeys(options.keys ?? readKeysFile(requiredFile(options.keysFile)));
+  }
+
+  /** The guard of auth.mode "none": every call is the anonymous caller, without limits. */
+  static none(logger: Logger, metrics: SpineMetrics): Guard {
+    return new Guard({ mode: 'none', rateLimitPerSecond: 0, rateLimitBurst: 0, maxStreamsPerKey: 1, logger, metrics });
   }
 
   get mode(): AuthMode {
@@ -144,7 +149,7 @@ export class Guard {
    */
   private endRevokedStreams(): number {
     let ended = 0;
-    for (const hold of [...this.held]) {
+    for (const hold of [...this.held.values()].flatMap((s) => [...s])) {
       if (hold.stop === undefined || hold.stopping || this.inForce(hold.key)) continue;
       hold.stopping = true;
       ended += 1;
@@ -175,7 +180,6 @@ export class Guard {
       (this.byHash.has(old.hash) ? changed : removed).push(old.id);
       this.buckets.delete(old.id);
     }
-    for (const id of this.buckets.keys()) if (!keys.some((k) => k.id === id)) this.buckets.delete(id);
     return { removed, changed };
   }
 
@@ -230,27 +234,23 @@ export class Guard {
     if (key === undefined) return () => undefined;
     if (!this.inForce(key)) throw revokedError(key, this.byHash.has(key.hash));
     const max = key.maxStreams ?? this.options.maxStreamsPerKey;
-    const open = this.streams.get(key.id) ?? 0;
+    const open = this.openStreams(key.id);
     if (open >= max) {
       throw new SpineError('RATE_LIMITED', `key ${key.id} already holds ${open} open streams, its limit (max_streams or auth.maxStreamsPerKey); close one first`, { retryAfterMs: 1000 });
     }
-    this.streams.set(key.id, open + 1);
     const hold: HeldStream = { key, stop, stopping: false };
-    this.held.add(hold);
-    let released = false;
+    let holds = this.held.get(key.id);
+    if (holds === undefined) this.held.set(key.id, (holds = new Set()));
+    holds.add(hold);
     return () => {
-      if (released) return;
-      released = true;
-      this.held.delete(hold);
-      const n = (this.streams.get(key.id) ?? 1) - 1;
-      if (n === 0) this.streams.delete(key.id);
-      else this.streams.set(key.id, n);
+      if (!holds.delete(hold)) return; // released already
+      if (holds.size === 0 && this.held.get(key.id) === holds) this.held.delete(key.id);
     };
   }
 
   /** Streams open for a key id (tests, metrics). */
   openStreams(keyId: string): number {
-    return this.streams.get(keyId) ?? 0;
+    return this.held.get(keyId)?.size ?? 0;
   }
 
   /**

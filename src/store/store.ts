@@ -496,20 +496,19 @@ export class Store {
     const seq = this.acked?.seq ?? 0;
     if (this.indexedSeq >= seq) return seq;
     let timer: NodeJS.Timeout | undefined;
-    const caughtUp = new Promise<boolean>((resolve) => {
-      this.indexWaiters.push({ seq, resolve: () => resolve(true) });
-      timer = setTimeout(() => resolve(false), INDEX_WAIT_MS);
+    await new Promise<void>((resolve) => {
+      this.indexWaiters.push({ seq, resolve });
+      timer = setTimeout(resolve, INDEX_WAIT_MS);
     });
-    const ok = await caughtUp;
     clearTimeout(timer);
+    if (this.indexedSeq >= seq) return seq;
     if (this.closed) throw new SpineError('STORE_CLOSED', 'the store closed before the index caught up');
-    if (!ok) throw new SpineError('INDEX_BEHIND', `the index is ${this.indexLag()} events behind the log and has not caught up in ${INDEX_WAIT_MS} ms; retry later`);
-    return seq;
+    throw new SpineError('INDEX_BEHIND', `the index is ${this.indexLag()} events behind the log and has not caught up in ${INDEX_WAIT_MS} ms; retry later`);
   }
 
   private wakeIndexWaiters(): void {
     if (this.indexWaiters.length === 0) return;
-    const closed = this.closed || this.closing;
+    const closed = this.closed;
     for (let i = this.indexWaiters.length - 1; i >= 0; i--) {
       const w = this.indexWaiters[i] as { seq: number; resolve: () => void };
       if (closed || w.seq <= this.indexedSeq) {

@@ -9,15 +9,9 @@
  * A refusal is logged and counted by the Guard (key id, never the secret) where it happens.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { Guard, type Caller, type Scope, type StreamStop } from '../../auth';
-import type { Logger, SpineMetrics } from '../../observability';
+import type { Caller, Guard, Scope, StreamStop } from '../../auth';
 
 const AUTHORIZATION = 'authorization';
-
-/** The guard of a server given none: auth.mode "none", every call the anonymous caller. */
-export function noAuthGuard(logger: Logger, metrics: SpineMetrics): Guard {
-  return new Guard({ mode: 'none', rateLimitPerSecond: 0, rateLimitBurst: 0, maxStreamsPerKey: 1, logger, metrics });
-}
 
 /** The call's `authorization` value (the first, if it was sent more than once). */
 function authorizationOf(metadata: grpc.Metadata): string | undefined {

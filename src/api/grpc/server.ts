@@ -6,14 +6,13 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import type { Guard, TlsMaterial } from '../../auth';
+import { Guard, type TlsMaterial } from '../../auth';
 import { SpineError } from '../../errors';
 import type { Logger, SpineMetrics } from '../../observability';
 import type { OperationService } from '../../ops';
 import type { Store } from '../../store';
 import { appendStreamHandler } from './append-stream';
 import { OpenCalls, malformed, type ServiceContext, type ServiceSettings } from './calls';
-import { noAuthGuard } from './gate';
 import { HealthService } from './health';
 import { HEALTH_SERVICE, SPINE_SERVICE, loadPackageDefinition } from './proto';
 import { operationHandlers } from './operations';
@@ -90,7 +89,7 @@ export class GrpcServer {
       // The fan-out streams: many small messages, several of them on their way at once.
       interceptors: [writeWindow(definition[SPINE_SERVICE] as ServiceDefinition, PRE_ENCODED_METHODS, STREAM_WINDOW_BYTES)],
     });
-    const ctx: ServiceContext = { store: options.store, settings, logger: options.logger, metrics: options.metrics, calls: this.calls, guard: options.guard ?? noAuthGuard(options.logger, options.metrics) };
+    const ctx: ServiceContext = { store: options.store, settings, logger: options.logger, metrics: options.metrics, calls: this.calls, guard: options.guard ?? Guard.none(options.logger, options.metrics) };
     const spine = passPreEncoded(guardRequests(definition[SPINE_SERVICE] as ServiceDefinition, settings.maxMessageBytes));
     const health = guardRequests(definition[HEALTH_SERVICE] as ServiceDefinition, settings.maxMessageBytes);
     this.server.addService(spine as grpc.ServiceDefinition, {

@@ -81,7 +81,7 @@ export class HttpGate {
    */
   static of(guard: Guard | undefined, metrics?: SpineMetrics, logger?: Logger): HttpGate {
     if (guard !== undefined) return new HttpGate(guard);
-    return new HttpGate(new Guard({ mode: 'none', rateLimitPerSecond: 0, rateLimitBurst: 0, maxStreamsPerKey: 1, logger: logger ?? new Logger(), metrics: metrics ?? new SpineMetrics() }));
+    return new HttpGate(Guard.none(logger ?? new Logger(), metrics ?? new SpineMetrics()));
   }
 
   /** A route anyone may call without a key (it still refuses `access_token`). */
