@@ -3,7 +3,7 @@
  * the way out and are parsed on the way back; proto3 defaults are filled in explicitly.
  */
 import { status as Status } from '@grpc/grpc-js';
-import { uuidv7 } from '../event';
+import { canonicalize, uuidv7 } from '../event';
 import { EventSpineError } from './errors';
 import type { AggregateResult, AppendResult, EmitEvent, EventDefaults, Filter, Head, JsonObject, SpineEvent, VerifyResult } from './types';
 
@@ -62,7 +62,7 @@ export function encodeEvent(ev: EmitEvent, defaults: EventDefaults): WireEventIn
   if (ev.payload !== undefined) {
     let text: string | undefined;
     try {
-      text = JSON.stringify(ev.payload);
+      text = payloadText(ev.payload);
     } catch (err) {
       throw new EventSpineError('INVALID_PAYLOAD', `payload cannot be written as JSON: ${err instanceof Error ? err.message : String(err)}`, {
         grpcStatus: Status.INVALID_ARGUMENT,
@@ -75,6 +75,19 @@ export function encodeEvent(ev: EmitEvent, defaults: EventDefaults): WireEventIn
     out.payload = text ?? 'null';
   }
   return out;
+}
+
+/**
+ * The payload as JSON text: RFC 8785 canonical where it can be, which the server takes as
+ * it is without parsing (its fast path); otherwise JSON.stringify's text (a Date, a class
+ * with toJSON), which the server parses, canonicalises or refuses, naming the field.
+ */
+function payloadText(payload: unknown): string | undefined {
+  try {
+    return canonicalize(payload as Parameters<typeof canonicalize>[0]);
+  } catch {
+    return JSON.stringify(payload);
+  }
 }
 
 /** A rough size of the event on the wire, to keep requests under the message limit. */

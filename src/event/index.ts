@@ -5,6 +5,7 @@
 
 export * from './types';
 export { canonicalize, canonicalPayload, MAX_PAYLOAD_DEPTH } from './canonical';
+export { isCanonicalPayloadText } from './canonical-text';
 export {
   eventHash,
   payloadHash,
@@ -23,5 +24,6 @@ export {
   SERVER_FIELDS,
   validateBatch,
   validateEvent,
+  validateEventWithPayloadText,
   type EnvelopeOptions,
 } from './validate';

@@ -6,6 +6,7 @@
 
 import { SpineError, type ErrorCode } from '../errors';
 import { canonicalPayload } from './canonical';
+import { isCanonicalPayloadText } from './canonical-text';
 import { payloadHash } from './hash';
 import {
   ACTOR_TYPES,
@@ -179,6 +180,36 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * batch). Throws SpineError; returns the event with its canonical payload and payload_hash.
  */
 export function validateEvent(input: unknown, options: EnvelopeOptions, prefix = ''): ValidEvent {
+  return validateWith(input, options, prefix, undefined);
+}
+
+/**
+ * validateEvent for an event whose payload arrives as JSON text (`input` holds every other
+ * field), as on gRPC. Text already in canonical form is stored as it is, checked in one
+ * scan and never parsed; other text is parsed and canonicalised. Text that is not JSON, or
+ * is `null`, is INVALID_PAYLOAD, reported after the event's other problems.
+ */
+export function validateEventWithPayloadText(input: Record<string, unknown>, text: string | undefined, options: EnvelopeOptions, prefix = ''): ValidEvent {
+  if (text === undefined) return validateWith(input, options, prefix, undefined);
+  if (isCanonicalPayloadText(text)) return validateWith(input, options, prefix, text);
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (err) {
+    validateWith(input, options, prefix, undefined); // the event's other problems first
+    const field = `${prefix}payload`;
+    throw new SpineError('INVALID_PAYLOAD', `${field} is not JSON text (${(err as Error).message}); it must be a JSON object such as {"k":1}`, { field });
+  }
+  if (payload === null) {
+    validateWith(input, options, prefix, undefined);
+    const field = `${prefix}payload`;
+    throw new SpineError('INVALID_PAYLOAD', `${field} must be a JSON object, not null (leave it out for {})`, { field });
+  }
+  return validateWith({ ...input, payload }, options, prefix, undefined);
+}
+
+/** `canonicalText`: the payload's canonical text, already checked (then `input` has no payload). */
+function validateWith(input: unknown, options: EnvelopeOptions, prefix: string, canonicalText: string | undefined): ValidEvent {
   if (!isPlainObject(input)) {
     const field = prefix.endsWith('.') ? prefix.slice(0, -1) : prefix;
     throw new SpineError('INVALID_REQUEST', `${field || 'the event'} must be a JSON object, not ${describeType(input)}`, {
@@ -256,7 +287,7 @@ export function validateEvent(input: unknown, options: EnvelopeOptions, prefix =
 
   // payload: canonical text in one walk; its UTF-8 size against the limit.
   const payloadField = prefix + 'payload';
-  const payloadJson = canonicalPayload(rawPayload === null ? undefined : rawPayload, payloadField);
+  const payloadJson = canonicalText ?? canonicalPayload(rawPayload === null ? undefined : rawPayload, payloadField);
   const limit = options.maxPayloadBytes;
   // A UTF-16 code unit is at most 3 UTF-8 bytes: skip the count when the text is surely small.
   if (payloadJson.length * 3 > limit) {

@@ -3,7 +3,7 @@
  * validated with errors naming `events[i].field`), stored events and results out, filters.
  */
 import { SpineError } from '../../errors';
-import { CLIENT_FIELDS, validateEvent, type EnvelopeOptions, type StoredEvent, type ValidEvent } from '../../event';
+import { CLIENT_FIELDS, validateEventWithPayloadText, type EnvelopeOptions, type StoredEvent, type ValidEvent } from '../../event';
 import { FILTER_FIELDS, type QueryFilter } from '../../store';
 import type { EventInputMsg, EventMsg, FilterMsg } from './messages';
 
@@ -12,8 +12,7 @@ const INPUT_FIELDS = CLIENT_FIELDS.filter((f): f is Exclude<(typeof CLIENT_FIELD
 
 /**
  * Validates the events of an append request, in order; the first problem refuses the whole
- * request. `payload` is JSON text on the wire: text that is not JSON is INVALID_PAYLOAD,
- * reported after the event's other fields (the order the validator checks them in).
+ * request. `payload` is JSON text on the wire (see validateEventWithPayloadText).
  */
 export function validateEvents(events: readonly EventInputMsg[] | undefined, options: EnvelopeOptions): ValidEvent[] {
   const n = events?.length ?? 0;
@@ -32,23 +31,7 @@ function validateOne(msg: EventInputMsg, options: EnvelopeOptions, prefix: strin
     const v = msg[key];
     if (v !== undefined) input[key] = v;
   }
-  const text = msg.payload;
-  if (text === undefined) return validateEvent(input, options, prefix);
-  let payload: unknown;
-  try {
-    payload = JSON.parse(text);
-  } catch (err) {
-    validateEvent(input, options, prefix); // the event's other problems first
-    const field = `${prefix}payload`;
-    throw new SpineError('INVALID_PAYLOAD', `${field} is not JSON text (${(err as Error).message}); it must be a JSON object such as {"k":1}`, { field });
-  }
-  if (payload === null) {
-    validateEvent(input, options, prefix);
-    const field = `${prefix}payload`;
-    throw new SpineError('INVALID_PAYLOAD', `${field} must be a JSON object, not null (leave it out for {})`, { field });
-  }
-  input.payload = payload;
-  return validateEvent(input, options, prefix);
+  return validateEventWithPayloadText(input, msg.payload, options, prefix);
 }
 
 /** A stored event as the Event message (payload: its canonical JSON text, verbatim). */
