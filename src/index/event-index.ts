@@ -209,11 +209,14 @@ export class EventIndex {
   }
 
   /**
-   * Yields the postings of one value with seq in [fromSeq, toSeq], ascending or descending.
-   * Chunks are read a few at a time, so a page of k results costs O(log n + k).
+   * Up to `max` postings of one value with seq in [fromSeq, toSeq], ascending or
+   * descending, as flat [seq, offset, length, …] triples: O(log n + k). Chunks are read a
+   * batch per LevelDB call, each batch sized by the postings per chunk seen so far (an
+   * entity's chunks hold one or two, a severity's thousands).
    */
-  async *postings(tagValue: string, fromSeq: number, toSeq: number, descending: boolean): AsyncGenerator<Posting> {
-    if (fromSeq > toSeq) return;
+  async postingPage(tagValue: string, fromSeq: number, toSeq: number, descending: boolean, max: number): Promise<number[]> {
+    const out: number[] = [];
+    if (fromSeq > toSeq || max < 1) return out;
     const prefix = postingPrefix(tagValue);
     const upper = postingKey(prefix, toSeq);
     let lower = postingKey(prefix, 0);
@@ -223,9 +226,12 @@ export class EventIndex {
     }
     const it = this.db.iterator({ gte: lower, lte: upper, reverse: descending });
     try {
+      let chunksRead = 0;
+      let batch = FIRST_CHUNK_BATCH;
       for (;;) {
-        const chunks = await it.nextv(16);
-        if (chunks.length === 0) return;
+        const chunks = await it.nextv(batch);
+        if (chunks.length === 0) return out;
+        chunksRead += chunks.length;
         for (const [key, value] of chunks) {
           const firstSeq = postingKeySeq(key);
           const n = value.length / POSTING_ENTRY_BYTES;
@@ -233,16 +239,19 @@ export class EventIndex {
             const at = (descending ? n - 1 - j : j) * POSTING_ENTRY_BYTES;
             const seq = firstSeq + value.readUInt32BE(at);
             if (seq < fromSeq) {
-              if (descending) return;
+              if (descending) return out;
               continue;
             }
             if (seq > toSeq) {
               if (descending) continue;
-              return;
+              return out;
             }
-            yield { seq, offset: value.readUInt32BE(at + 4), length: value.readUInt32BE(at + 8) };
+            out.push(seq, value.readUInt32BE(at + 4), value.readUInt32BE(at + 8));
+            if (out.length >= max * 3) return out;
           }
         }
+        const perChunk = Math.max(1, out.length / 3 / chunksRead);
+        batch = Math.min(MAX_CHUNK_BATCH, Math.max(1, Math.ceil((max - out.length / 3) / perChunk)));
       }
     } finally {
       await it.close();
@@ -260,6 +269,10 @@ export class EventIndex {
     await this.db.close();
   }
 }
+
+/** Posting chunks asked of LevelDB by a posting page's first call, and at most by any. */
+const FIRST_CHUNK_BATCH = 16;
+const MAX_CHUNK_BATCH = 256;
 
 /** The posting tags in the order `write` fills them. */
 const TAGS = [Tag.entity, Tag.entityType, Tag.eventType, Tag.typePrefix, Tag.domain, Tag.organization, Tag.actor, Tag.severity, Tag.environment];

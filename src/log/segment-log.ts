@@ -22,6 +22,9 @@ import {
   segmentHeader,
 } from './frame';
 import { decodeRecord, encodeFrames, type EncodedFrames } from './record';
+import { logDamage, segmentFileName, segmentOfSeq, type SegmentFiles } from './segment-files';
+
+export { segmentFileName } from './segment-files';
 
 export type Durability = 'fsync' | 'write';
 
@@ -80,12 +83,13 @@ interface ScannedFrame extends LogEntry {
   frame: Buffer;
 }
 
+/**
+ * A sequential read starts with a small chunk (a query page is tens of KiB) and doubles
+ * it up to the large one (exports, catch-up, recovery).
+ */
+const FIRST_SCAN_CHUNK_BYTES = 64 * 1024;
 const SCAN_CHUNK_BYTES = 4 * 1024 * 1024;
 const VISIT_BATCH = 10_000;
-
-export function segmentFileName(firstSeq: number): string {
-  return `${String(firstSeq).padStart(20, '0')}.seg`;
-}
 
 export class SegmentLog {
   private readonly segmentsDir: string;
@@ -129,15 +133,12 @@ export class SegmentLog {
 
   /** The segment (first seq) that holds `seq`. */
   segmentOf(seq: number): number {
-    const segs = this.segments;
-    let lo = 0;
-    let hi = segs.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((segs[mid] as number) <= seq) lo = mid;
-      else hi = mid - 1;
-    }
-    return segs[lo] as number;
+    return segmentOfSeq(this.segments, seq);
+  }
+
+  /** The segment files as of now, for a FrameReader on another thread. */
+  get files(): SegmentFiles {
+    return { dir: this.segmentsDir, segments: this.segments };
   }
 
   /**
@@ -185,8 +186,17 @@ export class SegmentLog {
     const fh = await this.readHandle(loc.segment);
     const buf = Buffer.allocUnsafe(loc.length);
     const { bytesRead } = await fh.read(buf, 0, loc.length, loc.offset);
-    const frame = parseFrame(buf.subarray(0, bytesRead), 0);
+    return this.eventOfFrame(seq, loc, buf.subarray(0, bytesRead), 0);
+  }
+
+  /**
+   * The event of a frame already read (by a FrameReader) into `buf` at `at`: its checksum
+   * and seq checked, as readAt checks them.
+   */
+  eventOfFrame(seq: number, loc: Location, buf: Buffer, at: number): StoredEvent {
+    const frame = parseFrame(buf, at);
     if (frame.kind !== 'frame') throw this.corrupt(loc.segment, loc.offset, seq, frame.kind === 'bad' ? frame.problem : 'frame is cut short');
+    if (frame.frameBytes !== loc.length) throw this.corrupt(loc.segment, loc.offset, seq, `frame is ${frame.frameBytes} bytes; the index says ${loc.length}`);
     let event: StoredEvent;
     try {
       event = decodeRecord(frame.body);
@@ -369,6 +379,7 @@ export class SegmentLog {
     let bufStart = offset;
     let at = 0;
     let eof = false;
+    let chunk = FIRST_SCAN_CHUNK_BYTES;
     for (;;) {
       const parsed = parseFrame(buf, at);
       if (parsed.kind === 'frame') {
@@ -393,7 +404,8 @@ export class SegmentLog {
         return;
       }
       // Need more bytes: keep the unparsed rest, read the next chunk after it.
-      const want = Math.max(SCAN_CHUNK_BYTES, parsed.needBytes);
+      const want = Math.max(chunk, parsed.needBytes);
+      chunk = Math.min(2 * chunk, SCAN_CHUNK_BYTES);
       const rest = buf.subarray(at);
       const next = Buffer.allocUnsafe(rest.length + want);
       rest.copy(next, 0);
@@ -422,8 +434,7 @@ export class SegmentLog {
   }
 
   private corrupt(segment: number, offset: number, seq: number, problem: string, cause?: unknown): SpineError {
-    const at = seq > 0 ? `, seq ${seq}` : '';
-    return new SpineError('LOG_CORRUPT', `log damaged in segment ${segmentFileName(segment)} at offset ${offset}${at}: ${problem}`, { cause });
+    return logDamage(segment, offset, seq, problem, cause);
   }
 
   // ---- files ---------------------------------------------------------------------------

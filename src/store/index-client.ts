@@ -7,11 +7,21 @@ import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { SpineError, type ErrorCode } from '../errors';
 import type { IndexHead, Posting } from '../index';
-import type { FrameBatch } from '../log';
+import type { FrameBatch, SegmentFiles } from '../log';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
-/** Postings fetched per round trip while a query iterates a posting list. */
-const POSTINGS_PAGE = 512;
+/**
+ * Postings with frames: the first page covers a query page of 100 (and the one after it
+ * that makes the cursor) in one round trip; later pages double, up to the last size.
+ */
+const FRAME_PAGES = [128, 256, 512, 1024] as const;
+
+/** A page of postings with their frames, one after another in `frames`. */
+export interface PostingFrames {
+  /** Flat [seq, offset, length, …] triples. */
+  postings: number[];
+  frames: Buffer;
+}
 
 function workerScript(): string {
   const js = join(__dirname, 'index-worker.js');
@@ -95,21 +105,46 @@ export class IndexClient {
     return (await this.call({ op: 'locate', seq, segment })) ?? undefined;
   }
 
-  async firstSeqAtOrAfter(ms: number): Promise<number | undefined> {
-    return (await this.call({ op: 'firstSeqAtOrAfter', ms })) ?? undefined;
+  /** firstSeqAtOrAfter of both bounds of a time range, in one round trip. */
+  async timeBounds(sinceMs: number | undefined, untilMs: number | undefined): Promise<[number | undefined, number | undefined]> {
+    const [since, until] = await this.call({ op: 'timeBounds', sinceMs: sinceMs ?? null, untilMs: untilMs ?? null });
+    return [since ?? undefined, until ?? undefined];
   }
 
-  /** The postings of one value in [fromSeq, toSeq], fetched a page at a time. */
-  async *postings(tagValue: string, fromSeq: number, toSeq: number, descending: boolean): AsyncGenerator<Posting> {
+  /**
+   * The postings of one value in [fromSeq, toSeq] with their frames, a page per round trip
+   * (the worker reads the frames: no read per frame here). From the second page on, the
+   * next page is asked for before this one is handed over, so that the worker reads while
+   * the caller decodes.
+   */
+  async *postingFrames(tagValue: string, fromSeq: number, toSeq: number, descending: boolean, files: () => SegmentFiles): AsyncGenerator<PostingFrames> {
     let lo = fromSeq;
     let hi = toSeq;
-    while (lo <= hi) {
-      const flat = await this.call({ op: 'postings', tagValue, fromSeq: lo, toSeq: hi, descending, max: POSTINGS_PAGE });
-      for (let i = 0; i < flat.length; i += 3) yield { seq: flat[i] as number, offset: flat[i + 1] as number, length: flat[i + 2] as number };
-      if (flat.length < POSTINGS_PAGE * 3) return;
-      const lastSeq = flat[flat.length - 3] as number;
-      if (descending) hi = lastSeq - 1;
-      else lo = lastSeq + 1;
+    let page = 0;
+    const size = (n: number): number => FRAME_PAGES[Math.min(n, FRAME_PAGES.length - 1)] as number;
+    const ask = (): Promise<IndexResults['postingFrames']> => {
+      const reply = this.call({ op: 'postingFrames', tagValue, fromSeq: lo, toSeq: hi, descending, max: size(page), files: files() });
+      // A read-ahead may fail while the caller is busy, or be left behind: it is awaited (and
+      // its error thrown) only when its page is wanted.
+      reply.catch(() => undefined);
+      return reply;
+    };
+    let pending = lo <= hi ? ask() : undefined;
+    while (pending !== undefined) {
+      const { postings, frames } = await pending;
+      pending = undefined;
+      let more = postings.length >= 3 * size(page);
+      if (more) {
+        const lastSeq = postings[postings.length - 3] as number;
+        if (descending) hi = lastSeq - 1;
+        else lo = lastSeq + 1;
+        more = lo <= hi;
+      }
+      page += 1;
+      // A query page usually ends within the first page: read ahead from the second on.
+      if (more && page > 1) pending = ask();
+      yield { postings, frames: Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength) };
+      if (more && pending === undefined) pending = ask();
     }
   }
 

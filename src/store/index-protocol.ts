@@ -1,14 +1,16 @@
 /** Messages between the store and its index worker (index-worker.ts). */
 import type { IndexHead } from '../index';
+import type { SegmentFiles } from '../log';
 
 export type IndexRequest =
   | { op: 'open'; dir: string }
   | { op: 'write'; segment: number; offset: number; frames: Uint8Array }
   | { op: 'lookupIds'; ids: string[] }
   | { op: 'locate'; seq: number; segment: number }
-  | { op: 'firstSeqAtOrAfter'; ms: number }
-  /** Up to `max` postings as flat [seq, offset, length, …] triples. */
-  | { op: 'postings'; tagValue: string; fromSeq: number; toSeq: number; descending: boolean; max: number }
+  /** The first seq stamped at or after each bound of a time range (null: no bound, or no such seq). */
+  | { op: 'timeBounds'; sinceMs: number | null; untilMs: number | null }
+  /** Up to `max` postings as flat [seq, offset, length, …] triples, with their frames (FrameReader). */
+  | { op: 'postingFrames'; tagValue: string; fromSeq: number; toSeq: number; descending: boolean; max: number; files: SegmentFiles }
   | { op: 'reopen' }
   | { op: 'close' };
 
@@ -17,8 +19,9 @@ export interface IndexResults {
   write: IndexHead;
   lookupIds: (number[] | null)[];
   locate: { seq: number; offset: number } | null;
-  firstSeqAtOrAfter: number | null;
-  postings: number[];
+  timeBounds: [number | null, number | null];
+  /** `frames` holds each posting's frame, in posting order; its ArrayBuffer is transferred. */
+  postingFrames: { postings: number[]; frames: Uint8Array };
   reopen: null;
   close: null;
 }

@@ -8,10 +8,12 @@ import { parentPort } from 'node:worker_threads';
 import { isSpineError } from '../errors';
 import { EventIndex, type IndexHead, type IndexRecord } from '../index';
 import { FRAME_HEADER_BYTES } from '../log/frame';
+import { FrameReader } from '../log/frame-reader';
 import { decodeRaw, hex, isoTime } from '../log/record';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
 let index: EventIndex | undefined;
+const frameReader = new FrameReader();
 
 function open(): EventIndex {
   if (index === undefined) throw new TypeError('index worker: not open');
@@ -64,24 +66,29 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
       return (await open().lookupIds(req.ids)).map((p) => (p === undefined ? null : [p.seq, p.offset, p.length]));
     case 'locate':
       return (await open().locate(req.seq, req.segment)) ?? null;
-    case 'firstSeqAtOrAfter':
-      return (await open().firstSeqAtOrAfter(req.ms)) ?? null;
-    case 'postings': {
-      const out: number[] = [];
-      for await (const p of open().postings(req.tagValue, req.fromSeq, req.toSeq, req.descending)) {
-        out.push(p.seq, p.offset, p.length);
-        if (out.length >= req.max * 3) break;
-      }
-      return out;
+    case 'timeBounds': {
+      const [since, until] = await Promise.all([req.sinceMs, req.untilMs].map((ms) => (ms === null ? undefined : open().firstSeqAtOrAfter(ms))));
+      return [since ?? null, until ?? null];
+    }
+    case 'postingFrames': {
+      const postings = await open().postingPage(req.tagValue, req.fromSeq, req.toSeq, req.descending, req.max);
+      return { postings, frames: frameReader.read(req.files, postings) };
     }
     case 'reopen':
       await open().reopen();
       return null;
     case 'close':
+      frameReader.close();
       await index?.close();
       index = undefined;
       return null;
   }
+}
+
+/** What a reply hands over rather than copies: the frames read for a posting page. */
+function transferOf(result: unknown): ArrayBuffer[] {
+  const frames = (result as { frames?: unknown } | null)?.frames;
+  return frames instanceof Uint8Array ? [frames.buffer as ArrayBuffer] : [];
 }
 
 const port = parentPort;
@@ -89,7 +96,7 @@ if (port === null) throw new TypeError('index-worker.ts runs as a worker thread'
 // Requests are handled in arrival order; writes are serialised by the store already.
 port.on('message', (msg: { id: number; req: IndexRequest }) => {
   handle(msg.req).then(
-    (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies IndexReply),
+    (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies IndexReply, transferOf(result)),
     (err: unknown) => {
       const error = { code: isSpineError(err) ? err.code : undefined, message: err instanceof Error ? err.message : String(err) };
       port.postMessage({ id: msg.id, ok: false, error } satisfies IndexReply);

@@ -10,9 +10,6 @@ import type { SegmentLog } from '../log';
 import { SpineError } from '../errors';
 import { drivingPosting, matches, type NormalizedFilter } from './filter';
 
-/** How many frames are read in parallel when a posting list drives a query. */
-const READ_AHEAD = 64;
-
 /** One candidate looked at: the event when it matched, and the seq either way (for cursors). */
 export interface Scanned {
   seq: number;
@@ -29,11 +26,10 @@ export class EventReader {
   async seqRange(f: NormalizedFilter, headSeq: number): Promise<[number, number]> {
     let lo = Math.max(1, f.from_seq ?? 1);
     let hi = Math.min(headSeq, f.to_seq ?? headSeq);
-    if (f.sinceMs !== undefined) lo = Math.max(lo, (await this.index.firstSeqAtOrAfter(f.sinceMs)) ?? headSeq + 1);
-    if (f.untilMs !== undefined) {
-      const firstAfter = await this.index.firstSeqAtOrAfter(f.untilMs);
-      if (firstAfter !== undefined) hi = Math.min(hi, firstAfter - 1);
-    }
+    if (f.sinceMs === undefined && f.untilMs === undefined) return [lo, hi];
+    const [since, firstAfter] = await this.index.timeBounds(f.sinceMs, f.untilMs);
+    if (f.sinceMs !== undefined) lo = Math.max(lo, since ?? headSeq + 1);
+    if (firstAfter !== undefined) hi = Math.min(hi, firstAfter - 1);
     return [lo, hi];
   }
 
@@ -46,17 +42,17 @@ export class EventReader {
       for await (const ev of events) yield { seq: ev.seq, event: matches(f, ev) ? ev : undefined };
       return;
     }
-    let batch: { seq: number; offset: number; length: number }[] = [];
-    const flush = async function* (this: EventReader): AsyncGenerator<Scanned> {
-      const events = await Promise.all(batch.map((p) => this.log.readAt(p.seq, { segment: this.log.segmentOf(p.seq), offset: p.offset, length: p.length })));
-      for (const ev of events) yield { seq: ev.seq, event: matches(f, ev) ? ev : undefined };
-      batch = [];
-    };
-    for await (const p of this.index.postings(posting, lo, hi, descending)) {
-      batch.push(p);
-      if (batch.length >= READ_AHEAD) yield* flush.call(this);
+    // The index worker reads the frames with the postings; each is checked and decoded here.
+    for await (const page of this.index.postingFrames(posting, lo, hi, descending, () => this.log.files)) {
+      const { postings, frames } = page;
+      for (let i = 0, at = 0; i < postings.length; i += 3) {
+        const seq = postings[i] as number;
+        const length = postings[i + 2] as number;
+        const ev = this.log.eventOfFrame(seq, { segment: this.log.segmentOf(seq), offset: postings[i + 1] as number, length }, frames, at);
+        at += length;
+        yield { seq, event: matches(f, ev) ? ev : undefined };
+      }
     }
-    if (batch.length > 0) yield* flush.call(this);
   }
 
   /** The event with this seq, or undefined beyond the log. */
