@@ -110,3 +110,20 @@ export function uuidToBytes(text: string): Buffer {
   if (canonical === undefined) throw new TypeError(`uuidToBytes: ${JSON.stringify(text)} is not a UUID`);
   return Buffer.from(canonical.replace(/-/g, ''), 'hex');
 }
+
+/**
+ * The unix_ts_ms of a UUIDv7 in canonical lowercase form (as parseUuid gives), or -1 for a
+ * UUID of another version or variant.
+ */
+export function uuidv7Ms(canonical: string): number {
+  if (canonical.charCodeAt(14) !== 0x37) return -1; // version nibble '7'
+  const variant = hexValue(canonical.charCodeAt(19));
+  if (variant < 8 || variant > 11) return -1; // 0b10xx
+  return parseInt(canonical.slice(0, 8), 16) * 0x10000 + parseInt(canonical.slice(9, 13), 16);
+}
+
+/** uuidv7Ms for the 16 bytes of a UUID. */
+export function uuidv7MsOfBytes(id: Uint8Array): number {
+  if (id[6]! >> 4 !== 7 || (id[8]! & 0xc0) !== 0x80) return -1;
+  return (id[0]! * 0x1000000 + id[1]! * 0x10000 + id[2]! * 0x100 + id[3]!) * 0x10000 + id[4]! * 0x100 + id[5]!;
+}

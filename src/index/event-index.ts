@@ -5,6 +5,7 @@
 import { ClassicLevel } from 'classic-level';
 import { pack, unpack } from 'msgpackr';
 import { SpineError, wrapIoError } from '../errors';
+import { uuidv7MsOfBytes } from '../event/uuid';
 import {
   FORMAT_KEY,
   HEAD_KEY,
@@ -50,6 +51,11 @@ export interface IndexHead {
   segment: number;
   /** Byte offset just past the last indexed frame in `segment`. */
   offset: number;
+  /**
+   * The largest unix_ts_ms of any indexed UUIDv7 id, 0 when there is none: an id of a later
+   * time cannot be stored yet, which spares most appends an id look-up (store/recent-ids.ts).
+   */
+  maxIdMs: number;
 }
 
 /** A posting hit: seq and where its frame is (the segment follows from the seq). */
@@ -94,13 +100,22 @@ export class EventIndex {
       }
       const head = await this.db.get(HEAD_KEY);
       if (head !== undefined) {
-        const [seq, event_hash, timestamp, segment, offset] = unpack(head) as [number, string, string, number, number];
-        this.head = { seq, event_hash, timestamp, segment, offset };
+        const [seq, event_hash, timestamp, segment, offset, maxIdMs] = unpack(head) as [number, string, string, number, number, number | undefined];
+        // A head written before maxIdMs was kept: find it once, from the ids themselves.
+        this.head = { seq, event_hash, timestamp, segment, offset, maxIdMs: maxIdMs ?? (await this.scanMaxIdMs()) };
         this.lastTimeMs = Date.parse(timestamp);
       }
     } catch (err) {
       throw wrapIoError(err, `opening the index in ${this.dir}`);
     }
+  }
+
+  private async scanMaxIdMs(): Promise<number> {
+    let max = 0;
+    for await (const key of this.db.keys({ gt: Buffer.from([ID_LETTER]), lt: Buffer.from([ID_LETTER + 1]) })) {
+      max = Math.max(max, uuidv7MsOfBytes(key.subarray(1)));
+    }
+    return max;
   }
 
   /** The last indexed event and where the log continues after it. */
@@ -114,7 +129,7 @@ export class EventIndex {
    * Not synced: after a crash the index may be behind the log, never ahead, and open()
    * catches it up from the log.
    */
-  async write(records: readonly IndexRecord[], head: IndexHead): Promise<void> {
+  async write(records: readonly IndexRecord[], head: Omit<IndexHead, 'maxIdMs'>): Promise<void> {
     if (records.length === 0) return;
     const batch = this.db.batch();
     // LevelDB copies each key and value on put, so one scratch buffer serves them all.
@@ -127,9 +142,12 @@ export class EventIndex {
     const postings = TAGS.map(() => new Map<string, number[]>());
     const values: string[] = new Array<string>(TAGS.length);
     let lastTimeMs = this.lastTimeMs;
+    let maxIdMs = this.head?.maxIdMs ?? 0;
     for (const r of records) {
       const seq = r.seq;
       idScratch.set(r.id, 1);
+      const idMs = uuidv7MsOfBytes(r.id);
+      if (idMs > maxIdMs) maxIdMs = idMs;
       writeU64(idValue, 0, seq);
       idValue.writeUInt32BE(r.offset, 8);
       idValue.writeUInt32BE(r.length, 12);
@@ -176,13 +194,13 @@ export class EventIndex {
         batch.put(postingKey(postingPrefix((TAGS[t] as string) + value), firstSeq), chunk);
       }
     }
-    batch.put(HEAD_KEY, pack([head.seq, head.event_hash, head.timestamp, head.segment, head.offset]));
+    batch.put(HEAD_KEY, pack([head.seq, head.event_hash, head.timestamp, head.segment, head.offset, maxIdMs]));
     try {
       await batch.write();
     } catch (err) {
       throw wrapIoError(err, 'writing the index');
     }
-    this.head = head;
+    this.head = { ...head, maxIdMs };
     this.lastTimeMs = lastTimeMs;
   }
 

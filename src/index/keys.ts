@@ -4,7 +4,9 @@
  * u64 = 8-byte big-endian unsigned, so byte order is numeric order.
  *
  *   'F'                                  → format version (u32)
- *   'H'                                  → head: msgpack [seq, event_hash, timestamp, segment, next offset]
+ *   'H'                                  → head: msgpack [seq, event_hash, timestamp, segment, next offset,
+ *                                          largest UUIDv7 id ms] (the last item is absent in heads
+ *                                          written before it existed; open finds it from the 'I' keys)
  *   'I' id(16 bytes)                     → seq u64 | offset u32 | frame length u32     (by id)
  *   'L' seq u64                          → offset u32  (only where seq is its segment's first or seq % 64 == 0)
  *   'T' ms u64                           → seq u64     (the first seq stamped with that millisecond)

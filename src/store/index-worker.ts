@@ -21,7 +21,7 @@ function open(): EventIndex {
 }
 
 /** Decodes the frames of one batch into index records and the head after them. */
-function recordsOf(segment: number, offset: number, frames: Uint8Array): { records: IndexRecord[]; head: IndexHead } {
+function recordsOf(segment: number, offset: number, frames: Uint8Array): { records: IndexRecord[]; head: Omit<IndexHead, 'maxIdMs'> } {
   const buf = Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength);
   const records: IndexRecord[] = [];
   let lastHash: Uint8Array | undefined;
@@ -60,7 +60,7 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
     case 'write': {
       const { records, head } = recordsOf(req.segment, req.offset, req.frames);
       await open().write(records, head);
-      return head;
+      return open().indexedHead as IndexHead;
     }
     case 'lookupIds':
       return (await open().lookupIds(req.ids)).map((p) => (p === undefined ? null : [p.seq, p.offset, p.length]));

@@ -17,6 +17,7 @@ import { SegmentLog, encodeFrames, type Durability, type EncodedFrames, type Fra
 import { IndexClient } from './index-client';
 import { filterFingerprint, normalizeFilter, type NormalizedFilter, type QueryFilter } from './filter';
 import { EventReader } from './reader';
+import { RecentIds } from './recent-ids';
 import { LiveListener, subscription, type SubscribeOptions, type SubscriptionItem, type SubscriptionSource } from './subscription';
 import { aggregateEvents, checkGroupBy, type AggregateGroupBy, type AggregateResult } from './aggregate';
 
@@ -139,6 +140,8 @@ export class Store {
   private indexDrained: (() => void) | undefined;
   /** Sealed but not yet indexed: consulted for idempotency until the index has them. */
   private readonly unindexedIds = new Map<string, StoredEvent>();
+  /** Which ids are surely new, so need no look-up in the index. */
+  private readonly recentIds: RecentIds;
   /** The last durable (acknowledged) event. */
   private acked: LogHead | undefined;
   /** The seq up to which the index (and so every read path) covers the log. */
@@ -156,6 +159,7 @@ export class Store {
     private readonly index: IndexClient,
   ) {
     this.reader = new EventReader(log, index);
+    this.recentIds = new RecentIds(index.indexedHead?.maxIdMs ?? 0);
     this.acked = log.head;
     this.indexedSeq = log.head?.seq ?? 0; // open() caught the index up
     if (this.acked !== undefined) this.lastTimestampMs = Date.parse(this.acked.timestamp);
@@ -339,6 +343,7 @@ export class Store {
         };
         record.event_hash = eventHash(record);
         previousHash = record.event_hash;
+        this.recentIds.add(record.id);
         if (id !== undefined) (mine ??= new Map()).set(id, record);
         stored.push(record);
         fresh.push(true);
@@ -436,7 +441,7 @@ export class Store {
         if (ev.id === undefined || known.has(ev.id)) continue;
         const sealed = this.unindexedIds.get(ev.id);
         if (sealed !== undefined) known.set(ev.id, sealed);
-        else ask.push(ev.id);
+        else if (!this.recentIds.isSurelyNew(ev.id)) ask.push(ev.id);
       }
     }
     if (ask.length === 0) return known;

@@ -7,16 +7,19 @@ import { EventSpineError, protoPath } from '../../src/client';
 import { fromGrpcError, fromStreamError, isTransient } from '../../src/client/errors';
 import { backoffMs } from '../../src/client/retry';
 import { decodeEvent, encodeEvent } from '../../src/client/wire';
-import { parseUuid } from '../../src/event';
+import { isCanonicalPayloadText, parseUuid } from '../../src/event';
 
-t.test('encodeEvent fixes a UUIDv7 id once, applies defaults and sends the payload as JSON text', async (t) => {
+t.test('encodeEvent fixes a UUIDv7 id once, applies defaults and sends the payload as canonical JSON text', async (t) => {
   const ev = encodeEvent(
     { event_type: 'hcm.employee.created', entity_type: 'employee', entity_id: 'e-1', action: 'created', payload: { name: 'Ada', n: 1.5 } },
     { organization_id: 'acme', environment: 'prod', actor_id: 'svc-hr', actor_type: 'system' },
   );
   t.equal(parseUuid(ev.id), ev.id, 'a lowercase UUID');
   t.equal(ev.id[14], '7', 'version 7');
-  t.same(ev, { id: ev.id, event_type: 'hcm.employee.created', entity_type: 'employee', action: 'created', entity_id: 'e-1', actor_id: 'svc-hr', actor_type: 'system', organization_id: 'acme', environment: 'prod', payload: '{"name":"Ada","n":1.5}' });
+  t.same(ev, { id: ev.id, event_type: 'hcm.employee.created', entity_type: 'employee', action: 'created', entity_id: 'e-1', actor_id: 'svc-hr', actor_type: 'system', organization_id: 'acme', environment: 'prod', payload: '{"n":1.5,"name":"Ada"}' });
+  t.ok(isCanonicalPayloadText(ev.payload as string), 'which the server takes without parsing');
+  const dated = encodeEvent({ event_type: 'a.b.c', entity_id: 'x', payload: { z: 1, at: new Date(0) } }, {});
+  t.equal(dated.payload, '{"z":1,"at":"1970-01-01T00:00:00.000Z"}', "what canonical form cannot write goes as JSON.stringify's text, for the server to judge");
   const own = encodeEvent({ id: 'AAAAAAAA-0000-7000-8000-000000000001', event_type: 'a.b.c', entity_id: 'x', actor_id: 'me', organization_id: 'other' }, { organization_id: 'acme', actor_id: 'svc' });
   t.equal(own.id, 'AAAAAAAA-0000-7000-8000-000000000001', "the caller's id is kept as given");
   t.equal(own.actor_id, 'me', 'an explicit field wins over the default');
