@@ -17,6 +17,8 @@ import { SPINE_SERVICE, loadPackageDefinition } from './proto';
 
 /** The server-streaming methods whose handlers may write pre-encoded messages. */
 export const PRE_ENCODED_METHODS: readonly string[] = ['Subscribe'];
+/** The unary methods whose handlers answer with the bytes of their response (event-encoder.ts). */
+export const PRE_ENCODED_UNARY: readonly string[] = ['Query'];
 
 /**
  * The service with each of `methods` given a serializer that sends a Buffer as it is: the

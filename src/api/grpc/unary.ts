@@ -9,6 +9,7 @@ import { parseUuid } from '../../event';
 import type { AppendResult } from '../../store';
 import { unary, type ServiceContext } from './calls';
 import { toEventMsg, toQueryFilter, validateEvents } from './convert';
+import { encodeQueryResponse } from './event-encoder';
 import type {
   AggregateRequestMsg,
   AggregateResponseMsg,
@@ -20,7 +21,6 @@ import type {
   GetRequestMsg,
   HeadResponseMsg,
   QueryRequestMsg,
-  QueryResponseMsg,
   VerifyRequestMsg,
   VerifyResponseMsg,
 } from './messages';
@@ -80,15 +80,14 @@ export function unaryHandlers(ctx: ServiceContext) {
       return toEventMsg(found);
     }),
 
-    Query: unary<QueryRequestMsg, QueryResponseMsg>(ctx, 'Query', 'read', async (req, caller) => {
+    // Answered with the QueryResponse's bytes, written straight from the events (event-encoder.ts).
+    Query: unary<QueryRequestMsg, Buffer>(ctx, 'Query', 'read', async (req, caller) => {
       const page = await store.query(caller.restrict(toQueryFilter(req.filter)), {
         order: orderOf(req.order),
         ...(req.limit === undefined ? {} : { limit: req.limit }),
         ...(req.cursor === undefined ? {} : { cursor: req.cursor }),
       });
-      const response: QueryResponseMsg = { items: page.items.map(toEventMsg) };
-      if (page.next_cursor !== undefined) response.next_cursor = page.next_cursor;
-      return response;
+      return encodeQueryResponse(page.items, page.next_cursor);
     }),
 
     Aggregate: unary<AggregateRequestMsg, AggregateResponseMsg>(ctx, 'Aggregate', 'read', async (req, caller) => {
