@@ -119,7 +119,14 @@ export function uuidv7Ms(canonical: string): number {
   if (canonical.charCodeAt(14) !== 0x37) return -1; // version nibble '7'
   const variant = hexValue(canonical.charCodeAt(19));
   if (variant < 8 || variant > 11) return -1; // 0b10xx
-  return parseInt(canonical.slice(0, 8), 16) * 0x10000 + parseInt(canonical.slice(9, 13), 16);
+  let ms = 0; // 12 hex digits, 48 bits: exact in a double
+  for (let i = 0; i < 13; i++) {
+    if (i === 8) continue; // the dash
+    const v = hexValue(canonical.charCodeAt(i));
+    if (v < 0) return -1;
+    ms = ms * 16 + v;
+  }
+  return ms;
 }
 
 /** uuidv7Ms for the 16 bytes of a UUID. */

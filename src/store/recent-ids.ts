@@ -13,7 +13,10 @@
  * in `ids`: that costs a look-up, never a wrong answer.
  *
  * Memory is bounded: past `limit` ids, the older half is dropped and the horizon moves just
- * past the newest of the dropped ones, which keeps the invariant.
+ * past the newest of the dropped ones, which keeps the invariant. At the default limit the
+ * horizon trails the newest ids by 32k–64k appends (seconds at full speed), so only retries
+ * and ids made that long before they arrive are looked up; a small map also keeps the
+ * lookups in cache and out of the garbage collector's way.
  */
 import { uuidv7Ms } from '../event/uuid';
 
@@ -24,7 +27,7 @@ export class RecentIds {
 
   constructor(
     newestStoredIdMs: number,
-    private readonly limit = 1 << 19,
+    private readonly limit = 1 << 16,
   ) {
     this.horizonMs = newestStoredIdMs + 1;
   }
