@@ -218,12 +218,27 @@ export class EventIndex {
     return v === undefined ? undefined : { seq: base, offset: v.readUInt32BE(0) };
   }
 
-  /** The first seq stamped at or after `ms`, or undefined when no indexed event is. */
-  async firstSeqAtOrAfter(ms: number): Promise<number | undefined> {
-    for await (const value of this.db.values({ gte: timeKey(ms), lt: Buffer.from('U'), limit: 1 })) {
-      return readU64(value, 0);
+  /**
+   * The first seq stamped at or after each of the instants (undefined where no indexed
+   * event is, or for an undefined instant): one iterator, seeked to each in turn.
+   */
+  async firstSeqsAtOrAfter(instantsMs: readonly (number | undefined)[]): Promise<(number | undefined)[]> {
+    const out: (number | undefined)[] = [];
+    const it = this.db.values({ gte: timeKey(0), lt: Buffer.from([TIME_LETTER + 1]) });
+    try {
+      for (const ms of instantsMs) {
+        if (ms === undefined) {
+          out.push(undefined);
+          continue;
+        }
+        it.seek(timeKey(ms));
+        const value = await it.next();
+        out.push(value === undefined ? undefined : readU64(value, 0));
+      }
+    } finally {
+      await it.close();
     }
-    return undefined;
+    return out;
   }
 
   /**

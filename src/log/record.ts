@@ -13,13 +13,12 @@
 import { Unpackr } from 'msgpackr';
 import { ACTOR_TYPES, ENVIRONMENTS, SEVERITIES, type ActorType, type Environment, type Severity, type StoredEvent } from '../event/types';
 import { FRAME_HEADER_BYTES, checksum } from './frame';
+import { hex, isoTime, uuidText } from './record-text';
+
+export { hex, isoTime } from './record-text';
 
 const unpackr = new Unpackr({ useRecords: false });
 
-function uuidText(bytes: Uint8Array): string {
-  const hex = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
 
 /**
  * Encodes a group of events as consecutive frames (frame.ts) in one buffer, ready for one
@@ -210,10 +209,42 @@ export function decodeRaw(body: Uint8Array): RawRecord {
   };
 }
 
+/**
+ * The seq of a frame body without decoding the rest (a sequential read skipping the frames
+ * before its range); undefined when the body does not start as a record does.
+ */
+export function peekSeq(body: Uint8Array): number | undefined {
+  if (body.length < 2 || body[0] !== 0x9f) return undefined; // fixarray of 15
+  const tag = body[1] as number;
+  if (tag <= 0x7f) return tag; // positive fixint
+  const view = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (tag === 0xcc && body.length >= 3) return view.readUInt8(2);
+  if (tag === 0xcd && body.length >= 4) return view.readUInt16BE(2);
+  if (tag === 0xce && body.length >= 6) return view.readUInt32BE(2);
+  if (tag === 0xcf && body.length >= 10) return view.readUInt32BE(2) * 0x100000000 + view.readUInt32BE(6);
+  if (tag === 0xcb && body.length >= 10) {
+    // Seqs past 2^32 are written as float64 (Writer.uint).
+    const seq = view.readDoubleBE(2);
+    return Number.isSafeInteger(seq) ? seq : undefined;
+  }
+  return undefined;
+}
+
+/** domain, entity type and action: the parts of event_type (validated as such when appended). */
+function typeParts(type: string): [string, string, string] {
+  const dot1 = type.indexOf('.');
+  const dot2 = dot1 < 0 ? -1 : type.indexOf('.', dot1 + 1);
+  if (dot2 < 0 || type.includes('.', dot2 + 1)) {
+    const [domain = '', entityType = '', action = ''] = type.split('.');
+    return [domain, entityType, action];
+  }
+  return [type.slice(0, dot1), type.slice(dot1 + 1, dot2), type.slice(dot2 + 1)];
+}
+
 /** Decodes a frame body into the stored event. */
 export function decodeRecord(body: Uint8Array): StoredEvent {
   const r = decodeRaw(body);
-  const [domain = '', entityType = '', action = ''] = r.event_type.split('.');
+  const [domain, entityType, action] = typeParts(r.event_type);
   const ev: StoredEvent = {
     seq: r.seq,
     id: uuidText(r.id),
@@ -237,20 +268,6 @@ export function decodeRecord(body: Uint8Array): StoredEvent {
   return ev;
 }
 
-// Events of one group share their millisecond: remember the last conversion.
-let lastMs = -1;
-let lastIso = '';
-export function isoTime(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
-}
-
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
 
 function str(v: unknown, field: string): string {
   if (typeof v !== 'string') throw new TypeError(`record field ${field} is not a string`);

@@ -21,7 +21,7 @@ import {
   parseSegmentHeader,
   segmentHeader,
 } from './frame';
-import { decodeRecord, encodeFrames, type EncodedFrames } from './record';
+import { decodeRecord, encodeFrames, peekSeq, type EncodedFrames } from './record';
 import { logDamage, segmentFileName, segmentOfSeq, type SegmentFiles } from './segment-files';
 
 export { segmentFileName } from './segment-files';
@@ -76,6 +76,14 @@ export interface RecoveryHooks {
   progress?(scannedBytes: number, totalBytes: number): void;
   /** A torn tail was cut off the last segment (an append that was never acknowledged). */
   truncated?(segmentFile: string, offset: number, bytesCut: number): void;
+}
+
+/** A frame that does not parse, where, and the seq expected there (-1: not known). */
+interface ScanDamage {
+  damage: string;
+  offset: number;
+  incomplete: boolean;
+  expectedSeq: number;
 }
 
 interface ScannedFrame extends LogEntry {
@@ -209,18 +217,23 @@ export class SegmentLog {
 
   /**
    * Reads frames in order starting at a frame boundary (`segment`, `offset`), yielding those
-   * with seq in [fromSeq, toSeq]. Every frame's checksum is checked on the way.
+   * with seq in [fromSeq, toSeq]. Every frame's checksum is checked on the way. `start.seq`
+   * is the seq of the frame at the offset, if known; `first`, when given, holds the
+   * segment's bytes from `offset` on, already read (a FrameReader's).
    */
-  async *readRange(start: { segment: number; offset: number }, fromSeq: number, toSeq: number): AsyncGenerator<LogEntry> {
+  async *readRange(start: { segment: number; offset: number; seq?: number }, fromSeq: number, toSeq: number, first?: Buffer): AsyncGenerator<LogEntry> {
     let segIndex = this.segments.indexOf(start.segment);
     if (segIndex < 0) throw new SpineError('LOG_CORRUPT', `segment ${segmentFileName(start.segment)} does not exist`);
     let offset = start.offset;
-    let expected = -1;
+    // The seq of the frame at `offset`, when known: damage there is named with it.
+    let expected = start.seq ?? (offset === SEGMENT_HEADER_BYTES ? start.segment : -1);
     while (segIndex < this.segments.length) {
       const segment = this.segments[segIndex] as number;
+      if (offset === SEGMENT_HEADER_BYTES) expected = segment;
       const end = segIndex === this.segments.length - 1 ? this.writeOffset : Infinity;
-      for await (const entry of this.scanSegment(segment, offset, end)) {
-        if ('damage' in entry) throw this.corrupt(segment, entry.offset, expected, entry.damage);
+      const initial = segment === start.segment ? first : undefined;
+      for await (const entry of this.scanSegment(segment, offset, end, initial, fromSeq)) {
+        if ('damage' in entry) throw this.corrupt(segment, entry.offset, Math.max(expected, entry.expectedSeq), entry.damage);
         const seq = entry.event.seq;
         if (seq > toSeq) return;
         expected = seq + 1;
@@ -367,40 +380,54 @@ export class SegmentLog {
   /**
    * Yields each frame of a segment from `offset` up to `end` bytes, or a damage record at
    * the first frame that does not parse (then stops). `incomplete` marks a frame the file
-   * ends inside of: the signature of a torn append.
+   * ends inside of: the signature of a torn append. `initial`: the first bytes, if read
+   * already. Frames with a seq below `fromSeq` are checked but neither decoded nor yielded.
    */
   private async *scanSegment(
     segment: number,
     offset: number,
     end: number,
-  ): AsyncGenerator<ScannedFrame | { damage: string; offset: number; incomplete: boolean }> {
+    initial?: Buffer,
+    fromSeq = 0,
+  ): AsyncGenerator<ScannedFrame | ScanDamage> {
     const fh = await this.readHandle(segment);
-    let buf = Buffer.alloc(0);
+    // Bytes read elsewhere may run past what this scan may look at (an append under way).
+    let buf = initial === undefined ? Buffer.alloc(0) : initial.subarray(0, Math.max(0, Math.min(initial.length, end - offset)));
     let bufStart = offset;
     let at = 0;
     let eof = false;
     let chunk = FIRST_SCAN_CHUNK_BYTES;
+    /** The seq after the last frame parsed (-1 before the first): damage is named with it. */
+    let nextSeq = -1;
     for (;;) {
       const parsed = parseFrame(buf, at);
       if (parsed.kind === 'frame') {
         const frameOffset = bufStart + at;
+        const seq = peekSeq(parsed.body);
+        if (seq !== undefined && seq < fromSeq) {
+          // Before the range (its checksum checked): not decoded.
+          nextSeq = seq + 1;
+          at += parsed.frameBytes;
+          continue;
+        }
         let event: StoredEvent;
         try {
           event = decodeRecord(parsed.body);
         } catch (err) {
-          yield { damage: (err as Error).message, offset: frameOffset, incomplete: false };
+          yield { damage: (err as Error).message, offset: frameOffset, incomplete: false, expectedSeq: seq ?? nextSeq };
           return;
         }
+        nextSeq = event.seq + 1;
         yield { event, loc: { segment, offset: frameOffset, length: parsed.frameBytes }, frame: buf.subarray(at, at + parsed.frameBytes) };
         at += parsed.frameBytes;
         continue;
       }
       if (parsed.kind === 'bad') {
-        yield { damage: parsed.problem, offset: bufStart + at, incomplete: false };
+        yield { damage: parsed.problem, offset: bufStart + at, incomplete: false, expectedSeq: nextSeq };
         return;
       }
       if (eof || bufStart + buf.length >= end) {
-        if (at < buf.length) yield { damage: 'the segment ends inside this frame', offset: bufStart + at, incomplete: true };
+        if (at < buf.length) yield { damage: 'the segment ends inside this frame', offset: bufStart + at, incomplete: true, expectedSeq: nextSeq };
         return;
       }
       // Need more bytes: keep the unparsed rest, read the next chunk after it.

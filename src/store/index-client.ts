@@ -106,8 +106,15 @@ export class IndexClient {
     return hits.map((h) => (h === null ? undefined : { seq: h[0] as number, offset: h[1] as number, length: h[2] as number }));
   }
 
-  async locate(seq: number, segment: number): Promise<{ seq: number; offset: number } | undefined> {
-    return (await this.call({ op: 'locate', seq, segment })) ?? undefined;
+  /**
+   * Where a sequential read of `seq` starts (the located frame at or before it), with up to
+   * `bytes` of the frames from there, read by the worker: no thread-pool read for a short
+   * range. Undefined when the index has no location for it.
+   */
+  async logStart(seq: number, segment: number, bytes: number, files: SegmentFiles): Promise<{ seq: number; offset: number; frames: Buffer } | undefined> {
+    const start = await this.call({ op: 'logStart', seq, segment, bytes, files });
+    if (start === null) return undefined;
+    return { seq: start.seq, offset: start.offset, frames: Buffer.from(start.frames.buffer, start.frames.byteOffset, start.frames.byteLength) };
   }
 
   /** firstSeqAtOrAfter of both bounds of a time range, in one round trip. */

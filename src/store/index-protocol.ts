@@ -6,7 +6,11 @@ export type IndexRequest =
   | { op: 'open'; dir: string }
   | { op: 'write'; segment: number; offset: number; frames: Uint8Array }
   | { op: 'lookupIds'; ids: string[] }
-  | { op: 'locate'; seq: number; segment: number }
+  /**
+   * The frames from the located frame at or before `seq` on, `bytes` of them at most (fewer
+   * at the end of the segment), read from the segment files (FrameReader).
+   */
+  | { op: 'logStart'; seq: number; segment: number; bytes: number; files: SegmentFiles }
   /** The first seq stamped at or after each bound of a time range (null: no bound, or no such seq). */
   | { op: 'timeBounds'; sinceMs: number | null; untilMs: number | null }
   /** Up to `max` postings as flat [seq, offset, length, …] triples, with their frames (FrameReader). */
@@ -18,7 +22,8 @@ export interface IndexResults {
   open: IndexHead | null;
   write: IndexHead;
   lookupIds: (number[] | null)[];
-  locate: { seq: number; offset: number } | null;
+  /** `frames` starts with the frame of `seq`, at `offset`; its ArrayBuffer is transferred. */
+  logStart: { seq: number; offset: number; frames: Uint8Array } | null;
   timeBounds: [number | null, number | null];
   /** `frames` holds each posting's frame, in posting order; its ArrayBuffer is transferred. */
   postingFrames: { postings: number[]; frames: Uint8Array };

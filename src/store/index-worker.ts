@@ -64,10 +64,13 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
     }
     case 'lookupIds':
       return (await open().lookupIds(req.ids)).map((p) => (p === undefined ? null : [p.seq, p.offset, p.length]));
-    case 'locate':
-      return (await open().locate(req.seq, req.segment)) ?? null;
+    case 'logStart': {
+      const start = await open().locate(req.seq, req.segment);
+      if (start === undefined) return null;
+      return { seq: start.seq, offset: start.offset, frames: frameReader.readFrom(req.files, req.segment, start.offset, req.bytes) };
+    }
     case 'timeBounds': {
-      const [since, until] = await Promise.all([req.sinceMs, req.untilMs].map((ms) => (ms === null ? undefined : open().firstSeqAtOrAfter(ms))));
+      const [since, until] = await open().firstSeqsAtOrAfter([req.sinceMs ?? undefined, req.untilMs ?? undefined]);
       return [since ?? null, until ?? null];
     }
     case 'postingFrames': {

@@ -10,6 +10,12 @@ import type { SegmentLog } from '../log';
 import { SpineError } from '../errors';
 import { drivingPosting, matches, type NormalizedFilter } from './filter';
 
+/**
+ * Bytes of the log read with the start of a sequential read: a page of 100 ~500-byte events
+ * and the up to 63 frames before its first one (the index locates every 64th seq).
+ */
+const FIRST_READ_BYTES = 96 * 1024;
+
 /** One candidate looked at: the event when it matched, and the seq either way (for cursors). */
 export interface Scanned {
   seq: number;
@@ -65,9 +71,10 @@ export class EventReader {
   async *ascendingLog(lo: number, hi: number): AsyncGenerator<StoredEvent> {
     if (lo > hi) return;
     const segment = this.log.segmentOf(lo);
-    const start = await this.index.locate(lo, segment);
+    // The worker locates the start and reads the first frames (a query page's worth) with it.
+    const start = await this.index.logStart(lo, segment, FIRST_READ_BYTES, this.log.files);
     if (start === undefined) throw new SpineError('LOG_CORRUPT', `the index has no location at or before seq ${lo}: rebuild the index`);
-    for await (const entry of this.log.readRange({ segment, offset: start.offset }, lo, hi)) yield entry.event;
+    for await (const entry of this.log.readRange({ segment, offset: start.offset, seq: start.seq }, lo, hi, start.frames)) yield entry.event;
   }
 
   /** Events [lo, hi] newest first: read in ascending blocks of the location stride, reversed. */

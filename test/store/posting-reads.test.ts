@@ -2,7 +2,8 @@
  * Queries driven by a posting list get their frames from the index worker with the
  * postings (src/log/frame-reader.ts): pages of several sizes, frames adjacent in the log
  * (read together) and scattered over many segments, read-ahead left behind by a page that
- * filled up, and damage found and named (checksum, a frame cut short by the file's end).
+ * filled up, and damage found and named (checksum, a frame cut short by the file's end),
+ * also by a sequential read that starts at the located frame before it.
  */
 import t from 'tap';
 import { open, truncate } from 'node:fs/promises';
@@ -106,6 +107,10 @@ t.test('a posting-driven read finds a damaged frame and names it', async (t) => 
     const err = await store.query(filter, { limit: 10_000 }).then(() => undefined, (e: { code?: string; message?: string }) => e);
     t.equal(err?.code, 'LOG_CORRUPT', `a flipped byte at +${at - victim.offset}: LOG_CORRUPT`);
     t.match(err?.message, `${victim.file} at offset ${victim.offset}, seq ${victim.seq}:`, 'naming the segment, offset and seq');
+    // A sequential read from the index's located frame before it (frames before the range
+    // are checked but not decoded) names it the same way.
+    const bySeq = await store.getBySeq(victim.seq).then(() => undefined, (e: { code?: string; message?: string }) => e);
+    t.match(bySeq, { code: 'LOG_CORRUPT', message: `${victim.file} at offset ${victim.offset}, seq ${victim.seq}:` }, 'getBySeq names the segment, offset and seq');
     // A page of 699 looks at one more candidate (the cursor), not at the damaged 701st.
     const before = await store.query(filter, { limit: 699 });
     t.equal(before.items.length, 699, 'the events before it still read');
