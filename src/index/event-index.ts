@@ -212,9 +212,10 @@ export class EventIndex {
   }
 
   /** The offset of a frame at or before `seq` from which a sequential read reaches it. */
-  async locate(seq: number, segment: number): Promise<{ seq: number; offset: number } | undefined> {
+  locate(seq: number, segment: number): { seq: number; offset: number } | undefined {
     const base = Math.max(segment, seq - (seq % LOCATION_STRIDE));
-    const v = await this.db.get(u64KeyInto(Buffer.allocUnsafe(9), LOCATION_LETTER, base));
+    // Synchronous: the index worker may block, and a thread-pool hop costs more than the read.
+    const v = this.db.getSync(u64KeyInto(Buffer.allocUnsafe(9), LOCATION_LETTER, base));
     return v === undefined ? undefined : { seq: base, offset: v.readUInt32BE(0) };
   }
 

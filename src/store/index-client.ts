@@ -16,6 +16,17 @@ import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
  */
 const FRAME_PAGES = [128, 256, 512, 1024] as const;
 
+/** Where a sequential read starts: the frame of `seq` at `offset`, and the bytes from there. */
+export interface LogStart {
+  seq: number;
+  offset: number;
+  frames: Buffer;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** A page of postings with their frames, one after another in `frames`. */
 export interface PostingFrames {
   /** Flat [seq, offset, length, …] triples. */
@@ -111,16 +122,26 @@ export class IndexClient {
    * `bytes` of the frames from there, read by the worker: no thread-pool read for a short
    * range. Undefined when the index has no location for it.
    */
-  async logStart(seq: number, segment: number, bytes: number, files: SegmentFiles): Promise<{ seq: number; offset: number; frames: Buffer } | undefined> {
+  async logStart(seq: number, segment: number, bytes: number, files: SegmentFiles): Promise<LogStart | undefined> {
     const start = await this.call({ op: 'logStart', seq, segment, bytes, files });
     if (start === null) return undefined;
-    return { seq: start.seq, offset: start.offset, frames: Buffer.from(start.frames.buffer, start.frames.byteOffset, start.frames.byteLength) };
+    return { seq: start.seq, offset: start.offset, frames: asBuffer(start.frames) };
   }
 
-  /** firstSeqAtOrAfter of both bounds of a time range, in one round trip. */
-  async timeBounds(sinceMs: number | undefined, untilMs: number | undefined): Promise<[number | undefined, number | undefined]> {
-    const [since, until] = await this.call({ op: 'timeBounds', sinceMs: sinceMs ?? null, untilMs: untilMs ?? null });
-    return [since ?? undefined, until ?? undefined];
+  /**
+   * The first seq stamped at or after each bound of a time range, in one round trip; with
+   * `start`, also the logStart of the seq range they narrow [fromSeq, toSeq] to (`lo` is
+   * its first seq), when it is not empty.
+   */
+  async timeBounds(
+    sinceMs: number | undefined,
+    untilMs: number | undefined,
+    start?: { fromSeq: number; toSeq: number; bytes: number; files: SegmentFiles },
+  ): Promise<{ since: number | undefined; until: number | undefined; start: (LogStart & { lo: number }) | undefined }> {
+    const reply = await this.call({ op: 'timeBounds', sinceMs: sinceMs ?? null, untilMs: untilMs ?? null, start: start ?? null });
+    const [since, until] = reply.bounds;
+    const s = reply.start;
+    return { since: since ?? undefined, until: until ?? undefined, start: s === null ? undefined : { lo: s.lo, seq: s.seq, offset: s.offset, frames: asBuffer(s.frames) } };
   }
 
   /**
@@ -155,7 +176,7 @@ export class IndexClient {
       page += 1;
       // A query page usually ends within the first page: read ahead from the second on.
       if (more && page > 1) pending = ask();
-      yield { postings, frames: Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength) };
+      yield { postings, frames: asBuffer(frames) };
       if (more && pending === undefined) pending = ask();
     }
   }

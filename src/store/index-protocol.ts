@@ -11,8 +11,12 @@ export type IndexRequest =
    * at the end of the segment), read from the segment files (FrameReader).
    */
   | { op: 'logStart'; seq: number; segment: number; bytes: number; files: SegmentFiles }
-  /** The first seq stamped at or after each bound of a time range (null: no bound, or no such seq). */
-  | { op: 'timeBounds'; sinceMs: number | null; untilMs: number | null }
+  /**
+   * The first seq stamped at or after each bound of a time range (null: no bound, or no
+   * such seq); with `start`, also the logStart of the seq range this narrows [fromSeq,
+   * toSeq] to, when it is not empty (a time-range page in one round trip).
+   */
+  | { op: 'timeBounds'; sinceMs: number | null; untilMs: number | null; start: { fromSeq: number; toSeq: number; bytes: number; files: SegmentFiles } | null }
   /** Up to `max` postings as flat [seq, offset, length, …] triples, with their frames (FrameReader). */
   | { op: 'postingFrames'; tagValue: string; fromSeq: number; toSeq: number; descending: boolean; max: number; files: SegmentFiles }
   | { op: 'reopen' }
@@ -24,7 +28,7 @@ export interface IndexResults {
   lookupIds: (number[] | null)[];
   /** `frames` starts with the frame of `seq`, at `offset`; its ArrayBuffer is transferred. */
   logStart: { seq: number; offset: number; frames: Uint8Array } | null;
-  timeBounds: [number | null, number | null];
+  timeBounds: { bounds: [number | null, number | null]; start: ({ lo: number } & NonNullable<IndexResults['logStart']>) | null };
   /** `frames` holds each posting's frame, in posting order; its ArrayBuffer is transferred. */
   postingFrames: { postings: number[]; frames: Uint8Array };
   reopen: null;

@@ -9,6 +9,7 @@ import { isSpineError } from '../errors';
 import { EventIndex, type IndexHead, type IndexRecord } from '../index';
 import { FRAME_HEADER_BYTES } from '../log/frame';
 import { FrameReader } from '../log/frame-reader';
+import { segmentOfSeq, type SegmentFiles } from '../log/segment-files';
 import { decodeRaw, hex, isoTime } from '../log/record';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
@@ -64,14 +65,17 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
     }
     case 'lookupIds':
       return (await open().lookupIds(req.ids)).map((p) => (p === undefined ? null : [p.seq, p.offset, p.length]));
-    case 'logStart': {
-      const start = await open().locate(req.seq, req.segment);
-      if (start === undefined) return null;
-      return { seq: start.seq, offset: start.offset, frames: frameReader.readFrom(req.files, req.segment, start.offset, req.bytes) };
-    }
+    case 'logStart':
+      return logStart(req.seq, req.segment, req.bytes, req.files);
     case 'timeBounds': {
       const [since, until] = await open().firstSeqsAtOrAfter([req.sinceMs ?? undefined, req.untilMs ?? undefined]);
-      return [since ?? null, until ?? null];
+      const bounds: [number | null, number | null] = [since ?? null, until ?? null];
+      const ask = req.start;
+      if (ask === null || (req.sinceMs !== null && since === undefined)) return { bounds, start: null };
+      const lo = Math.max(ask.fromSeq, since ?? 1);
+      const hi = until === undefined ? ask.toSeq : Math.min(ask.toSeq, until - 1);
+      const start = lo <= hi ? logStart(lo, segmentOfSeq(ask.files.segments, lo), ask.bytes, ask.files) : null;
+      return { bounds, start: start === null ? null : { lo, ...start } };
     }
     case 'postingFrames': {
       const postings = await open().postingPage(req.tagValue, req.fromSeq, req.toSeq, req.descending, req.max);
@@ -88,9 +92,17 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
   }
 }
 
+/** Where a sequential read of `seq` starts, with up to `bytes` of the frames from there. */
+function logStart(seq: number, segment: number, bytes: number, files: SegmentFiles): IndexResults['logStart'] {
+  const start = open().locate(seq, segment);
+  if (start === undefined) return null;
+  return { seq: start.seq, offset: start.offset, frames: frameReader.readFrom(files, segment, start.offset, bytes) };
+}
+
 /** What a reply hands over rather than copies: the frames read for a posting page. */
 function transferOf(result: unknown): ArrayBuffer[] {
-  const frames = (result as { frames?: unknown } | null)?.frames;
+  const r = result as { frames?: unknown; start?: { frames?: unknown } | null } | null;
+  const frames = r?.frames ?? r?.start?.frames;
   return frames instanceof Uint8Array ? [frames.buffer as ArrayBuffer] : [];
 }
 

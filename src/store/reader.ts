@@ -4,7 +4,7 @@
  * by a sequential read of the log.
  */
 import type { StoredEvent } from '../event/types';
-import type { IndexClient } from './index-client';
+import type { IndexClient, LogStart } from './index-client';
 import { LOCATION_STRIDE } from '../index';
 import type { SegmentLog } from '../log';
 import { SpineError } from '../errors';
@@ -15,6 +15,9 @@ import { drivingPosting, matches, type NormalizedFilter } from './filter';
  * and the up to 63 frames before its first one (the index locates every 64th seq).
  */
 const FIRST_READ_BYTES = 96 * 1024;
+
+/** The start of a sequential read of seq `lo`, read with a range's time bounds. */
+export type SeqRangeStart = LogStart & { lo: number };
 
 /** One candidate looked at: the event when it matched, and the seq either way (for cursors). */
 export interface Scanned {
@@ -28,23 +31,31 @@ export class EventReader {
     private readonly index: IndexClient,
   ) {}
 
-  /** The seq range a filter's seq and time bounds select, within [1, headSeq]. */
-  async seqRange(f: NormalizedFilter, headSeq: number): Promise<[number, number]> {
+  /**
+   * The seq range a filter's seq and time bounds select, within [1, headSeq]. When `order`
+   * is ascending and no posting list drives the filter, the start of the sequential read
+   * comes with the time bounds (one round trip): pass `start` on to scan.
+   */
+  async seqRange(f: NormalizedFilter, headSeq: number, order: 'asc' | 'desc' = 'asc'): Promise<{ lo: number; hi: number; start?: SeqRangeStart }> {
     let lo = Math.max(1, f.from_seq ?? 1);
     let hi = Math.min(headSeq, f.to_seq ?? headSeq);
-    if (f.sinceMs === undefined && f.untilMs === undefined) return [lo, hi];
-    const [since, firstAfter] = await this.index.timeBounds(f.sinceMs, f.untilMs);
+    if (f.sinceMs === undefined && f.untilMs === undefined) return { lo, hi };
+    const ask = order === 'asc' && drivingPosting(f) === undefined && lo <= hi ? { fromSeq: lo, toSeq: hi, bytes: FIRST_READ_BYTES, files: this.log.files } : undefined;
+    const { since, until, start } = await this.index.timeBounds(f.sinceMs, f.untilMs, ask);
     if (f.sinceMs !== undefined) lo = Math.max(lo, since ?? headSeq + 1);
-    if (firstAfter !== undefined) hi = Math.min(hi, firstAfter - 1);
-    return [lo, hi];
+    if (until !== undefined) hi = Math.min(hi, until - 1);
+    return start === undefined ? { lo, hi } : { lo, hi, start };
   }
 
-  /** Every candidate in [lo, hi], in order, with the event where it matches the filter. */
-  async *scan(f: NormalizedFilter, lo: number, hi: number, descending: boolean): AsyncGenerator<Scanned> {
+  /**
+   * Every candidate in [lo, hi], in order, with the event where it matches the filter.
+   * `start`: what seqRange read ahead, used when the scan starts where it was read for.
+   */
+  async *scan(f: NormalizedFilter, lo: number, hi: number, descending: boolean, start?: SeqRangeStart): AsyncGenerator<Scanned> {
     if (lo > hi) return;
     const posting = drivingPosting(f);
     if (posting === undefined) {
-      const events = descending ? this.descendingLog(lo, hi) : this.ascendingLog(lo, hi);
+      const events = descending ? this.descendingLog(lo, hi) : this.ascendingLog(lo, hi, start?.lo === lo ? start : undefined);
       for await (const ev of events) yield { seq: ev.seq, event: matches(f, ev) ? ev : undefined };
       return;
     }
@@ -67,12 +78,12 @@ export class EventReader {
     return undefined;
   }
 
-  /** Events [lo, hi] read sequentially from the log. */
-  async *ascendingLog(lo: number, hi: number): AsyncGenerator<StoredEvent> {
+  /** Events [lo, hi] read sequentially from the log (from `read`, the start of lo, if given). */
+  async *ascendingLog(lo: number, hi: number, read?: LogStart): AsyncGenerator<StoredEvent> {
     if (lo > hi) return;
     const segment = this.log.segmentOf(lo);
     // The worker locates the start and reads the first frames (a query page's worth) with it.
-    const start = await this.index.logStart(lo, segment, FIRST_READ_BYTES, this.log.files);
+    const start = read ?? (await this.index.logStart(lo, segment, FIRST_READ_BYTES, this.log.files));
     if (start === undefined) throw new SpineError('LOG_CORRUPT', `the index has no location at or before seq ${lo}: rebuild the index`);
     for await (const entry of this.log.readRange({ segment, offset: start.offset, seq: start.seq }, lo, hi, start.frames)) yield entry.event;
   }

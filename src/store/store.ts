@@ -548,7 +548,8 @@ export class Store {
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) {
       throw new SpineError('INVALID_QUERY', `limit: must be an integer from 1 to ${MAX_QUERY_LIMIT}`, { field: 'limit' });
     }
-    let [lo, hi] = await this.reader.seqRange(f, await this.visibleSeq());
+    const range = await this.reader.seqRange(f, await this.visibleSeq(), order);
+    let { lo, hi } = range;
     if (page.cursor !== undefined) {
       const at = decodeCursor(page.cursor, order, f);
       if (order === 'asc') lo = Math.max(lo, at);
@@ -557,7 +558,7 @@ export class Store {
     const items: StoredEvent[] = [];
     let scanned = 0;
     const maxScan = page.maxScan ?? DEFAULT_MAX_SCAN;
-    for await (const c of this.reader.scan(f, lo, hi, order === 'desc')) {
+    for await (const c of this.reader.scan(f, lo, hi, order === 'desc', range.start)) {
       if (c.event !== undefined) {
         if (items.length === limit) return { items, next_cursor: encodeCursor(c.seq, order, f) };
         items.push(c.event);
@@ -576,8 +577,8 @@ export class Store {
   async *read(filter: QueryFilter = {}): AsyncGenerator<StoredEvent> {
     this.assertOpen();
     const f = normalizeFilter(filter);
-    const [lo, hi] = await this.reader.seqRange(f, await this.visibleSeq());
-    for await (const c of this.reader.scan(f, lo, hi, false)) if (c.event !== undefined) yield c.event;
+    const { lo, hi, start } = await this.reader.seqRange(f, await this.visibleSeq());
+    for await (const c of this.reader.scan(f, lo, hi, false, start)) if (c.event !== undefined) yield c.event;
   }
 
   /** Catch up from `from_seq` (or start at the head), then follow live. */
