@@ -485,6 +485,15 @@ export class Store {
   }
 
   /**
+   * The seq up to which subscribers have been handed every event: acknowledged and indexed.
+   * It trails head() while the index catches up, so a live subscriber that is idle has
+   * seen every match up to here, not up to head().
+   */
+  fedSeq(): number {
+    return this.indexedSeq;
+  }
+
+  /**
    * Events durable in the log but not yet indexed (acknowledged, but reads wait for them):
    * a group or two normally; it grows when the index cannot keep up or cannot write.
    */
@@ -590,7 +599,7 @@ export class Store {
     }
     const source: SubscriptionSource = {
       startSeq: () => this.head().seq,
-      ackedSeq: () => this.indexedSeq,
+      ackedSeq: () => this.fedSeq(),
       settled: () => this.visibleSeq(),
       catchUp: async function* (this: Store, filter: NormalizedFilter, lo: number, hi: number) {
         for await (const c of this.reader.scan(filter, lo, hi, false)) if (c.event !== undefined) yield c.event;

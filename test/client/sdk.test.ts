@@ -112,11 +112,19 @@ t.test('subscribe: catch up from a seq, then live, with markers on request', { t
       if (fresh.length === 2) break;
     }
   })();
+  // Live and idle for a while (heartbeats), and the new-only subscription's start fixed
+  // (its head request answered before this one) before anything more is emitted.
+  await within(10_000, 'caught_up', (async () => {
+    while (!items.some((x) => x.type === 'caught_up')) await new Promise((r) => setTimeout(r, 10));
+  })());
   await new Promise((r) => setTimeout(r, 300));
+  await spine.head();
   await spine.emit(employeeEvent(10));
   await spine.emit(employeeEvent(11, { event_type: 'finance.invoice.created', entity_type: undefined, action: undefined }));
   await spine.emit(employeeEvent(12));
-  await within(10_000, 'subscribers', Promise.all([consumer, freshDone]));
+  // On a timeout, say what each subscriber had received by then.
+  const got = (): string => `the hcm. subscriber has ${JSON.stringify(items.map((x) => (x.type === 'event' ? x.event.seq : x.type)))}, the new-only one ${JSON.stringify(fresh.map((e) => e.seq))}`;
+  await within(10_000, 'subscribers', Promise.all([consumer, freshDone]), got);
   const events = items.flatMap((x) => (x.type === 'event' ? [x.event] : []));
   t.same(events.map((e) => e.seq), [1, 3, 5, 6, 8], 'the hcm. events, catch-up then live, in order');
   t.ok(events.every((e) => e.domain === 'hcm'));

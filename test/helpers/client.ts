@@ -25,11 +25,14 @@ export function employeeEvent(n: number, over: Partial<EmitEvent> = {}): EmitEve
   };
 }
 
-/** Rejects after `ms` with a message naming what took too long (every wait in a test is bounded). */
-export function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+/**
+ * Rejects after `ms` with a message naming what took too long (every wait in a test is
+ * bounded), and with `state()` when given: what had happened by then.
+ */
+export function within<T>(ms: number, what: string, p: Promise<T>, state?: () => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms${state === undefined ? '' : `; ${state()}`}`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

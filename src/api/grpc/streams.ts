@@ -157,8 +157,9 @@ async function subscribe(ctx: ServiceContext, caller: Caller, req: SubscribeRequ
       const woke = await waker.next(pending);
       if (woke === 'stop' || waker.stopped || call.cancelled) break;
       if (woke === 'heartbeat') {
-        // Idle and live: every acknowledged event has been through our filter.
-        const seq = live ? Math.max(delivered, store.head().seq) : delivered;
+        // Idle and live: every event subscribers were handed has been through our filter
+        // (not every acknowledged one: the index, which feeds them, may trail the head).
+        const seq = live ? Math.max(delivered, store.fedSeq()) : delivered;
         const sent = write({ heartbeat: { seq } });
         if (sent === false || (sent !== true && !(await sent))) break;
         continue;

@@ -145,8 +145,9 @@ export class SseStreams {
 
     let live = false;
     const heartbeat = setInterval(() => {
-      if (toSeq !== undefined && live && store.head().seq >= toSeq) return this.finish(stream, ': to_seq reached\n\n');
-      if (!stream.wrote && !res.writableNeedDrain) res.write(`: heartbeat ${store.head().seq}\n\n`);
+      // Live and idle: every event subscribers were handed up to fedSeq has been through the filter.
+      if (toSeq !== undefined && live && store.fedSeq() >= toSeq) return this.finish(stream, ': to_seq reached\n\n');
+      if (!stream.wrote && !res.writableNeedDrain) res.write(`: heartbeat ${store.fedSeq()}\n\n`);
       stream.wrote = false;
     }, heartbeatMs);
     // Streams share a hub only when their narrowed filters are identical (organizations
