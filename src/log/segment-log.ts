@@ -50,6 +50,8 @@ export interface LogEntry {
 
 /** Consecutive frames of one segment, as written: what the indexer consumes. */
 export interface FrameBatch {
+  /** The folder of the segment files. */
+  dir: string;
   segment: number;
   /** Offset of the first frame. */
   offset: number;
@@ -186,7 +188,7 @@ export class SegmentLog {
     this.writeOffset = at;
     const last = events[events.length - 1] as StoredEvent;
     this.lastHead = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
-    return { locations, batch: { segment, offset: start, frames } };
+    return { locations, batch: { dir: this.segmentsDir, segment, offset: start, frames } };
   }
 
   /** Reads the event at a known location, checking its frame and its seq. */
@@ -316,7 +318,7 @@ export class SegmentLog {
     let batchOffset = 0;
     const flush = async (segment: number): Promise<void> => {
       if (batch.length === 0) return;
-      await hooks.visit({ segment, offset: batchOffset, frames: Buffer.concat(batch) });
+      await hooks.visit({ dir: this.segmentsDir, segment, offset: batchOffset, frames: Buffer.concat(batch) });
       batch = [];
     };
 

@@ -88,12 +88,12 @@ export class IndexClient {
     return client;
   }
 
-  private call<Op extends IndexRequest['op']>(req: Extract<IndexRequest, { op: Op }>, transfer: ArrayBuffer[] = []): Promise<IndexResults[Op]> {
+  private call<Op extends IndexRequest['op']>(req: Extract<IndexRequest, { op: Op }>): Promise<IndexResults[Op]> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, req }, transfer);
+      this.worker.postMessage({ id, req });
     });
   }
 
@@ -101,14 +101,9 @@ export class IndexClient {
     return this.head;
   }
 
-  /**
-   * Indexes a batch of frames. They go over as an exact copy that is transferred: a cloned
-   * view would copy its whole backing buffer (the log's encoder sizes that generously),
-   * and `batch` itself stays intact for a retry.
-   */
+  /** Indexes a batch of frames once they are in the log (the worker reads them there). */
   async write(batch: FrameBatch): Promise<void> {
-    const frames = new Uint8Array(batch.frames);
-    this.head = await this.call({ op: 'write', segment: batch.segment, offset: batch.offset, frames }, [frames.buffer]);
+    this.head = await this.call({ op: 'write', dir: batch.dir, segment: batch.segment, offset: batch.offset, length: batch.frames.length });
   }
 
   async lookupIds(ids: string[]): Promise<(Posting | undefined)[]> {

@@ -4,7 +4,12 @@ import type { SegmentFiles } from '../log';
 
 export type IndexRequest =
   | { op: 'open'; dir: string }
-  | { op: 'write'; segment: number; offset: number; frames: Uint8Array }
+  /**
+   * Index the frames of a durable group, which the worker reads from the segment file
+   * itself: posting the bytes to a busy worker costs the posting thread about a
+   * millisecond, a message of a few numbers a few microseconds.
+   */
+  | { op: 'write'; dir: string; segment: number; offset: number; length: number }
   | { op: 'lookupIds'; ids: string[] }
   /**
    * The frames from the located frame at or before `seq` on, `bytes` of them at most (fewer

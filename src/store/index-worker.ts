@@ -9,7 +9,7 @@ import { isSpineError } from '../errors';
 import { EventIndex, type IndexHead, type IndexRecord } from '../index';
 import { FRAME_HEADER_BYTES } from '../log/frame';
 import { FrameReader } from '../log/frame-reader';
-import { segmentOfSeq, type SegmentFiles } from '../log/segment-files';
+import { logDamage, segmentOfSeq, type SegmentFiles } from '../log/segment-files';
 import { decodeRaw, hex, isoTime } from '../log/record';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
@@ -59,7 +59,9 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
       index = await EventIndex.open(req.dir);
       return index.indexedHead ?? null;
     case 'write': {
-      const { records, head } = recordsOf(req.segment, req.offset, req.frames);
+      const frames = frameReader.readFrom({ dir: req.dir, segments: [req.segment] }, req.segment, req.offset, req.length);
+      if (frames.length < req.length) throw logDamage(req.segment, req.offset + frames.length, 0, `the segment ends ${req.length - frames.length} bytes short of a group just written`);
+      const { records, head } = recordsOf(req.segment, req.offset, frames);
       await open().write(records, head);
       return open().indexedHead as IndexHead;
     }
