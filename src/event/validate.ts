@@ -193,17 +193,17 @@ export function validateEventWithPayloadText(input: Record<string, unknown>, tex
   if (text === undefined) return validateWith(input, options, prefix, undefined);
   if (isCanonicalPayloadText(text)) return validateWith(input, options, prefix, text);
   let payload: unknown;
+  let problem: string | undefined;
   try {
     payload = JSON.parse(text);
+    if (payload === null) problem = 'must be a JSON object, not null (leave it out for {})';
   } catch (err) {
+    problem = `is not JSON text (${(err as Error).message}); it must be a JSON object such as {"k":1}`;
+  }
+  if (problem !== undefined) {
     validateWith(input, options, prefix, undefined); // the event's other problems first
     const field = `${prefix}payload`;
-    throw new SpineError('INVALID_PAYLOAD', `${field} is not JSON text (${(err as Error).message}); it must be a JSON object such as {"k":1}`, { field });
-  }
-  if (payload === null) {
-    validateWith(input, options, prefix, undefined);
-    const field = `${prefix}payload`;
-    throw new SpineError('INVALID_PAYLOAD', `${field} must be a JSON object, not null (leave it out for {})`, { field });
+    throw new SpineError('INVALID_PAYLOAD', `${field} ${problem}`, { field });
   }
   return validateWith({ ...input, payload }, options, prefix, undefined);
 }
