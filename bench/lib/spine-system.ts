@@ -22,7 +22,7 @@ export const SPINE_INFO: Omit<SystemInfo, 'version'> = {
   name: 'event-spine',
   label: 'event-spine (daemon, gRPC)',
   durability:
-    'fsync: an append is acknowledged once its group commit is written and fsynced (fdatasync) and indexed; concurrent appends share one write and one fsync',
+    'fsync: an append is acknowledged once its group commit is written and fsynced (fdatasync); concurrent appends share one write and one fsync; the index follows, and every read waits until it covers what was acknowledged before the read began',
   lacks: '— (the reference: hash chain over every event, index by id/entity/type/org/actor/time, idempotent ids, subscriptions with catch-up)',
   method: {
     W1: 'AppendStream (one stream per producer, one 100-event request in flight) or unary Append via the client; the faster is reported',
