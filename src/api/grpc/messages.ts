@@ -99,11 +99,6 @@ export interface QueryRequestMsg {
   cursor?: string;
 }
 
-export interface QueryResponseMsg {
-  items: EventMsg[];
-  next_cursor?: string;
-}
-
 export interface ReadRequestMsg {
   filter?: FilterMsg;
 }
