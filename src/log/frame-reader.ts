@@ -21,7 +21,7 @@ export class FrameReader {
    * in the file and in the list are read with one call.
    */
   read(files: SegmentFiles, postings: readonly number[]): Uint8Array {
-    this.use(files);
+    this.use(files.dir);
     let total = 0;
     for (let i = 2; i < postings.length; i += 3) total += postings[i] as number;
     const out = new Uint8Array(new ArrayBuffer(total));
@@ -49,9 +49,9 @@ export class FrameReader {
     return out;
   }
 
-  /** Up to `bytes` of a segment from `offset` (fewer at its end), in an ArrayBuffer of their own. */
-  readFrom(files: SegmentFiles, segment: number, offset: number, bytes: number): Uint8Array {
-    this.use(files);
+  /** Up to `bytes` of a segment of folder `dir` from `offset` (fewer at its end), in an ArrayBuffer of their own. */
+  readFrom(dir: string, segment: number, offset: number, bytes: number): Uint8Array {
+    this.use(dir);
     const out = new Uint8Array(new ArrayBuffer(bytes));
     return out.subarray(0, this.readFully(segment, out, 0, bytes, offset));
   }
@@ -62,10 +62,10 @@ export class FrameReader {
     this.fds.clear();
   }
 
-  private use(files: SegmentFiles): void {
-    if (files.dir === this.dir) return;
+  private use(dir: string): void {
+    if (dir === this.dir) return;
     this.close();
-    this.dir = files.dir;
+    this.dir = dir;
   }
 
   private readFully(segment: number, buf: Uint8Array, at: number, length: number, position: number): number {

@@ -15,10 +15,7 @@ import { ACTOR_TYPES, ENVIRONMENTS, SEVERITIES, type ActorType, type Environment
 import { FRAME_HEADER_BYTES, checksum } from './frame';
 import { hex, isoTime, uuidText } from './record-text';
 
-export { hex, isoTime } from './record-text';
-
 const unpackr = new Unpackr({ useRecords: false });
-
 
 /**
  * Encodes a group of events as consecutive frames (frame.ts) in one buffer, ready for one
@@ -267,7 +264,6 @@ export function decodeRecord(body: Uint8Array): StoredEvent {
   };
   return ev;
 }
-
 
 function str(v: unknown, field: string): string {
   if (typeof v !== 'string') throw new TypeError(`record field ${field} is not a string`);

@@ -24,8 +24,6 @@ import {
 import { decodeRecord, encodeFrames, peekSeq, type EncodedFrames } from './record';
 import { logDamage, segmentFileName, segmentOfSeq, type SegmentFiles } from './segment-files';
 
-export { segmentFileName } from './segment-files';
-
 export type Durability = 'fsync' | 'write';
 
 export interface LogOptions {

@@ -10,7 +10,8 @@ import { EventIndex, type IndexHead, type IndexRecord } from '../index';
 import { FRAME_HEADER_BYTES } from '../log/frame';
 import { FrameReader } from '../log/frame-reader';
 import { logDamage, segmentOfSeq, type SegmentFiles } from '../log/segment-files';
-import { decodeRaw, hex, isoTime } from '../log/record';
+import { decodeRaw } from '../log/record';
+import { hex, isoTime } from '../log/record-text';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
 let index: EventIndex | undefined;
@@ -59,7 +60,7 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
       index = await EventIndex.open(req.dir);
       return index.indexedHead ?? null;
     case 'write': {
-      const frames = frameReader.readFrom({ dir: req.dir, segments: [req.segment] }, req.segment, req.offset, req.length);
+      const frames = frameReader.readFrom(req.dir, req.segment, req.offset, req.length);
       if (frames.length < req.length) throw logDamage(req.segment, req.offset + frames.length, 0, `the segment ends ${req.length - frames.length} bytes short of a group just written`);
       const { records, head } = recordsOf(req.segment, req.offset, frames);
       await open().write(records, head);
@@ -98,7 +99,7 @@ async function handle(req: IndexRequest): Promise<IndexResults[IndexRequest['op'
 function logStart(seq: number, segment: number, bytes: number, files: SegmentFiles): IndexResults['logStart'] {
   const start = open().locate(seq, segment);
   if (start === undefined) return null;
-  return { seq: start.seq, offset: start.offset, frames: frameReader.readFrom(files, segment, start.offset, bytes) };
+  return { seq: start.seq, offset: start.offset, frames: frameReader.readFrom(files.dir, segment, start.offset, bytes) };
 }
 
 /** What a reply hands over rather than copies: the frames read for a posting page. */
