@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { canonicalize, canonicalPayload, MAX_PAYLOAD_DEPTH } from '../../src/event/canonical';
 import type { JsonValue } from '../../src/event/types';
+import { PAYLOAD_JSON } from '../helpers/payloads';
 
 /** An IEEE-754 double from its big-endian hex bit pattern. */
 function double(bits: string): number {
@@ -218,21 +219,6 @@ t.test('nesting depth limit', async (t) => {
 });
 
 const ARBITRARY_JSON = fc.jsonValue({ stringUnit: 'binary', maxDepth: 5 });
-
-/** Payload-shaped values: unicode keys and strings, any safe number, -0 included. */
-const PAYLOAD_JSON = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.constant(null),
-    fc.boolean(),
-    fc.double({ noNaN: true, noDefaultInfinity: true, min: -(2 ** 53 - 1), max: 2 ** 53 - 1 }),
-    fc.integer(),
-    fc.string({ unit: 'binary' }),
-    fc.array(tie('value'), { maxLength: 5 }),
-    tie('object'),
-  ),
-  object: fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), tie('value'), { maxKeys: 20 }),
-})).object;
 
 t.test('property: canonical text is a fixed point and parses back to the value', async (t) => {
   fc.assert(
