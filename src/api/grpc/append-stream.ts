@@ -24,11 +24,12 @@ import { abandonedStatus, checkDecoded, deadlineError, deadlinePassed, recordCal
 import { admitMessage, enterCall, holdStream, noteRefusal } from './gate';
 import type { AppendStreamRequestMsg, AppendStreamResponseMsg } from './messages';
 import { asSpineError, errorMsg, serviceError } from './status';
+import { encodeAppendStreamOk } from './event-encoder';
 import { appendEvents } from './unary';
 
 const METHOD = 'AppendStream';
 
-export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreamingCall<AppendStreamRequestMsg | Malformed, AppendStreamResponseMsg> {
+export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreamingCall<AppendStreamRequestMsg | Malformed, AppendStreamResponseMsg | Buffer> {
   const max = ctx.settings.maxInFlightPerStream;
   return (call) => {
     let caller: Caller;
@@ -107,7 +108,7 @@ export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreami
         return;
       }
       appendEvents(ctx, caller, request.events).then(
-        (ok) => respond({ request_id: requestId, ok }),
+        (results) => respond(encodeAppendStreamOk(requestId, results)),
         (err: unknown) => {
           noteRefusal(ctx.guard, err, caller, METHOD);
           refuse(err);
@@ -115,7 +116,7 @@ export function appendStreamHandler(ctx: ServiceContext): grpc.handleBidiStreami
       );
     });
 
-    const respond = (message: AppendStreamResponseMsg): void => {
+    const respond = (message: AppendStreamResponseMsg | Buffer): void => {
       if (call.cancelled) return answered();
       // Counted in flight until grpc-js has handed the answer to HTTP/2 (a client that
       // does not read its answers is held back too).

@@ -15,8 +15,11 @@ import { encodeSubscribeEvent } from './event-encoder';
 
 /** The server-streaming methods whose handlers may write pre-encoded messages. */
 export const PRE_ENCODED_METHODS: readonly string[] = ['Subscribe'];
-/** The unary methods whose handlers answer with the bytes of their response (event-encoder.ts). */
-export const PRE_ENCODED_UNARY: readonly string[] = ['Query'];
+/**
+ * The other methods whose handlers may answer with the bytes of their response
+ * (event-encoder.ts): a query page, append results.
+ */
+export const PRE_ENCODED_ANSWERS: readonly string[] = ['Query', 'Append', 'AppendStream'];
 
 /**
  * The service with each of `methods` given a serializer that sends a Buffer as it is: the

@@ -16,7 +16,7 @@ import { OpenCalls, malformed, type ServiceContext, type ServiceSettings } from 
 import { HealthService } from './health';
 import { HEALTH_SERVICE, SPINE_SERVICE, loadPackageDefinition } from './proto';
 import { operationHandlers } from './operations';
-import { PRE_ENCODED_METHODS, PRE_ENCODED_UNARY, passPreEncoded } from './pre-encoded';
+import { PRE_ENCODED_METHODS, PRE_ENCODED_ANSWERS, passPreEncoded } from './pre-encoded';
 import { streamHandlers } from './streams';
 import { unaryHandlers } from './unary';
 import { writeWindow } from './write-window';
@@ -90,7 +90,7 @@ export class GrpcServer {
       interceptors: [writeWindow(definition[SPINE_SERVICE] as ServiceDefinition, PRE_ENCODED_METHODS, STREAM_WINDOW_BYTES)],
     });
     const ctx: ServiceContext = { store: options.store, settings, logger: options.logger, metrics: options.metrics, calls: this.calls, guard: options.guard ?? Guard.none(options.logger, options.metrics) };
-    const spine = passPreEncoded(guardRequests(definition[SPINE_SERVICE] as ServiceDefinition, settings.maxMessageBytes), [...PRE_ENCODED_METHODS, ...PRE_ENCODED_UNARY]);
+    const spine = passPreEncoded(guardRequests(definition[SPINE_SERVICE] as ServiceDefinition, settings.maxMessageBytes), [...PRE_ENCODED_METHODS, ...PRE_ENCODED_ANSWERS]);
     const health = guardRequests(definition[HEALTH_SERVICE] as ServiceDefinition, settings.maxMessageBytes);
     this.server.addService(spine as grpc.ServiceDefinition, {
       ...unaryHandlers(ctx),

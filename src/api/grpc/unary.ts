@@ -9,13 +9,11 @@ import { parseUuid } from '../../event';
 import type { AppendResult } from '../../store';
 import { unary, type ServiceContext } from './calls';
 import { toEventMsg, toQueryFilter, validateEvents } from './convert';
-import { encodeQueryResponse } from './event-encoder';
+import { encodeAppendResponse, encodeQueryResponse } from './event-encoder';
 import type {
   AggregateRequestMsg,
   AggregateResponseMsg,
   AppendRequestMsg,
-  AppendResponseMsg,
-  AppendResultMsg,
   EventInputMsg,
   EventMsg,
   GetRequestMsg,
@@ -25,17 +23,13 @@ import type {
   VerifyResponseMsg,
 } from './messages';
 
-export function toResultMsgs(results: readonly AppendResult[]): AppendResultMsg[] {
-  return results.map((r) => ({ seq: r.seq, id: r.id, timestamp: r.timestamp, event_hash: r.event_hash, deduplicated: r.deduplicated }));
-}
-
 /**
  * Validates and appends one request's events, counting it in flight and in the metrics.
  * What the caller's key implies (its actor, its one organization) is filled in first; a
  * batch with an event the key may not write (another actor or organization, the `ops`
  * domain) is refused whole, PERMISSION_DENIED naming `events[i].field`.
  */
-export async function appendEvents(ctx: ServiceContext, caller: Caller, events: readonly EventInputMsg[] | undefined): Promise<AppendResponseMsg> {
+export async function appendEvents(ctx: ServiceContext, caller: Caller, events: readonly EventInputMsg[] | undefined): Promise<AppendResult[]> {
   const started = performance.now();
   const valid = validateEvents(events === undefined ? undefined : caller.bindInputs(events), ctx.settings.envelope);
   caller.checkAppend(valid);
@@ -43,7 +37,7 @@ export async function appendEvents(ctx: ServiceContext, caller: Caller, events: 
   try {
     const results = await ctx.store.appendValid(valid);
     ctx.metrics.appendAcknowledged(valid.length, (performance.now() - started) / 1000);
-    return { results: toResultMsgs(results) };
+    return results;
   } finally {
     done();
   }
@@ -58,7 +52,7 @@ function orderOf(order: QueryRequestMsg['order']): 'asc' | 'desc' {
 export function unaryHandlers(ctx: ServiceContext) {
   const { store } = ctx;
   return {
-    Append: unary<AppendRequestMsg, AppendResponseMsg>(ctx, 'Append', 'append', (req, caller) => appendEvents(ctx, caller, req.events)),
+    Append: unary<AppendRequestMsg, Buffer>(ctx, 'Append', 'append', async (req, caller) => encodeAppendResponse(await appendEvents(ctx, caller, req.events))),
 
     // An event of an organization the caller does not see is answered as a missing one.
     Get: unary<GetRequestMsg, EventMsg>(ctx, 'Get', 'read', async (req, caller) => {

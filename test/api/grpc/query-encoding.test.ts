@@ -1,15 +1,15 @@
 /**
- * Query answers with bytes written straight from the stored events (src/api/grpc/
- * event-encoder.ts). Held here to the .proto's own serializer: for events with and without
- * entity_name, text of 1-, 2-, 3- and 4-byte UTF-8 characters, payloads whose lengths
- * take one, two and three length bytes, seqs past 2^32, with and without a cursor, the
- * bytes are the same; and through a real server a client built from proto/ alone reads
- * every page as the store holds it, for a restricted key too.
+ * Query, Subscribe and append answers with bytes written straight from the stored events
+ * and results (src/api/grpc/event-encoder.ts). Held here to the .proto's own serializer:
+ * for events with and without entity_name, text of 1-, 2-, 3- and 4-byte UTF-8 characters,
+ * payloads whose lengths take one, two and three length bytes, seqs past 2^32, with and
+ * without a cursor, the bytes are the same; and through a real server a client built from
+ * proto/ alone reads every page as the store holds it, for a restricted key too.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import t from 'tap';
-import { encodeQueryResponse, encodeSubscribeEvent } from '../../../src/api/grpc/event-encoder';
+import { encodeAppendResponse, encodeAppendStreamOk, encodeQueryResponse, encodeSubscribeEvent } from '../../../src/api/grpc/event-encoder';
 import { toEventMsg } from '../../../src/api/grpc/convert';
 import type { StoredEvent } from '../../../src/event/types';
 import { PROTO_DIR, spineClient, wireEvent, type Msg } from '../../helpers/grpc-client';
@@ -20,6 +20,8 @@ const definition = protoLoader.loadSync(['eventspine/v1/event_spine.proto'], { k
 const service = definition['eventspine.v1.EventSpine'] as protoLoader.ServiceDefinition;
 const QUERY = service.Query as protoLoader.MethodDefinition<object, Msg>;
 const SUBSCRIBE = service.Subscribe as protoLoader.MethodDefinition<object, Msg>;
+const APPEND = service.Append as protoLoader.MethodDefinition<object, Msg>;
+const APPEND_STREAM = service.AppendStream as protoLoader.MethodDefinition<object, Msg>;
 
 const TEXTS = ['', 'plain', 'événement à Zürich', '社員の記録'.repeat(8), '📦🚚 shipped', 'é'.repeat(63), 'é'.repeat(64), 'x'.repeat(127), 'x'.repeat(128), '€'.repeat(43)];
 
@@ -63,6 +65,22 @@ t.test('the bytes are those of the .proto serializer', async (t) => {
     }
   }
   t.same(problems, [], 'Query and Subscribe event bytes equal the serializer’s, for every shape');
+});
+
+t.test('append results: the bytes are those of the .proto serializer', async (t) => {
+  const problems: string[] = [];
+  const results = Array.from({ length: 21 }, (_, i) => {
+    const ev = storedEvent(i, 0);
+    return { seq: ev.seq, id: ev.id, timestamp: ev.timestamp, event_hash: ev.event_hash, deduplicated: i % 2 === 0 };
+  });
+  for (const n of [0, 1, 21]) {
+    const some = results.slice(0, n);
+    if (!encodeAppendResponse(some).equals(APPEND.responseSerialize({ results: some }))) problems.push(`Append: ${n} results`);
+    for (const request_id of [0, 1, 128, 2 ** 32 + 5, 2 ** 53 - 1]) {
+      if (!encodeAppendStreamOk(request_id, some).equals(APPEND_STREAM.responseSerialize({ request_id, ok: { results: some } }))) problems.push(`AppendStream ${request_id}: ${n} results`);
+    }
+  }
+  t.same(problems, [], 'Append and AppendStream answers equal the serializer’s');
 });
 
 /**
