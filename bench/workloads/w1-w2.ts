@@ -3,7 +3,10 @@
  * awaiting its request's acknowledgement before sending the next.
  * W2 — single-event producers, each awaiting its own acknowledgement, at several producer
  * counts.
- * Every system starts fresh (empty data directory) for every measured run.
+ * Every system starts fresh (empty data directory) for every measured run, and first takes
+ * a warm-up of `warmup` further events on the same connections, not measured: what is
+ * compared is the steady state a long-running service sees, not the first second of its
+ * just-in-time compilers (the daemon's, and every client's in this process alike).
  */
 import { w1Event, type BenchEvent } from '../lib/events';
 import { closedLoop, guarded, type LoopResult } from '../lib/measure';
@@ -27,7 +30,13 @@ function events(first: number, count: number): BenchEvent[] {
   return out;
 }
 
-export async function runW1(systems: System[], opts: { total: number; producers: number; batch: number; deadlineMs: number }, log: (msg: string) => void): Promise<W1Row[]> {
+/** Sends `warmup` events numbered from `total` on (distinct from the measured ones), unmeasured. */
+async function warmUp(spec: { producers: number; batch: number; total: number; warmup: number; deadlineMs: number; send: (p: number, first: number, count: number) => Promise<void> }): Promise<void> {
+  if (spec.warmup <= 0) return;
+  await closedLoop({ producers: spec.producers, total: spec.warmup, batch: spec.batch, deadlineMs: spec.deadlineMs, send: (p, first, count) => spec.send(p, spec.total + first, count) });
+}
+
+export async function runW1(systems: System[], opts: { total: number; warmup: number; producers: number; batch: number; deadlineMs: number }, log: (msg: string) => void): Promise<W1Row[]> {
   const rows: W1Row[] = [];
   for (const system of systems) {
     for (const variant of system.batchVariants()) await guarded('W1', `${system.name} (${variant})`, log, async () => {
@@ -36,13 +45,9 @@ export async function runW1(systems: System[], opts: { total: number; producers:
       const appenders: BatchAppender[] = [];
       try {
         for (let p = 0; p < opts.producers; p++) appenders.push(await running.batchAppender(variant));
-        const r = await closedLoop({
-          producers: opts.producers,
-          total: opts.total,
-          batch: opts.batch,
-          deadlineMs: opts.deadlineMs,
-          send: (p, first, count) => (appenders[p] as BatchAppender).send(events(first, count)),
-        });
+        const send = (p: number, first: number, count: number): Promise<void> => (appenders[p] as BatchAppender).send(events(first, count));
+        await warmUp({ ...opts, send });
+        const r = await closedLoop({ producers: opts.producers, total: opts.total, batch: opts.batch, deadlineMs: opts.deadlineMs, send });
         rows.push({ system: system.name, variant, producers: opts.producers, batch: opts.batch, ...r });
         log(`  ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms${r.timed_out ? ' (stopped by the deadline)' : ''}`);
       } finally {
@@ -56,7 +61,7 @@ export async function runW1(systems: System[], opts: { total: number; producers:
 
 export async function runW2(
   systems: System[],
-  opts: { producerCounts: number[]; totalFor: (producers: number) => number; deadlineMs: number },
+  opts: { producerCounts: number[]; totalFor: (producers: number) => number; warmupShare: number; deadlineMs: number },
   log: (msg: string) => void,
 ): Promise<W2Row[]> {
   const rows: W2Row[] = [];
@@ -68,7 +73,9 @@ export async function runW2(
       try {
         const emitter = await running.singleEmitter(producers);
         try {
-          const r = await closedLoop({ producers, total, batch: 1, deadlineMs: opts.deadlineMs, send: (_, first) => emitter.emit(w1Event(first)) });
+          const send = (_: number, first: number): Promise<void> => emitter.emit(w1Event(first));
+          await warmUp({ producers, batch: 1, total, warmup: Math.round(total * opts.warmupShare), deadlineMs: opts.deadlineMs, send });
+          const r = await closedLoop({ producers, total, batch: 1, deadlineMs: opts.deadlineMs, send });
           rows.push({ system: system.name, producers, ...r });
           log(`  ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms${r.timed_out ? ' (stopped by the deadline)' : ''}`);
         } finally {
