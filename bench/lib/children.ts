@@ -5,7 +5,7 @@
  * process group (`detached`), so a kill also reaches their workers (PostgreSQL backends).
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,45 @@ function installHandlers(): void {
     cleanupNow();
     process.exit(1);
   });
+}
+
+/** Linux's clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat times. */
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * CPU time (user + system, ms) used so far by every live process the tracked children
+ * started: the servers under test with all their threads and workers (PostgreSQL backends
+ * too, which leave the process group). Taken before and after a measured loop, it gives
+ * the server's CPU per event, a figure that holds still when the host's speed does not
+ * (Linux /proc only; 0 elsewhere).
+ */
+export function serverCpuMs(): number {
+  const roots = new Set<number>();
+  for (const c of children) if (c.pid !== undefined) roots.add(c.pid);
+  const procs = new Map<number, { ppid: number; ticks: number }>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(pid), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const started = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = procs.get(p)?.ppid ?? 0, hops++) if (roots.has(p)) return true;
+    return false;
+  };
+  let ticks = 0;
+  for (const [pid, p] of procs) if (started(pid)) ticks += p.ticks;
+  return (ticks * 1000) / CLOCK_TICKS_PER_S;
 }
 
 /** Spawns a tracked child as the leader of a new process group. */

@@ -29,15 +29,22 @@ export function conditionsMarkdown(r: Results): string {
   return items.join('\n');
 }
 
+/** CPU per event of W1/W2 rows (workloads/w1-w2.ts), absent in results of older runs. */
+const CPU_HEADERS = ['server CPU µs/event', 'client CPU µs/event'];
+
+function cpuCells(x: { server_cpu_us_per_event?: number; client_cpu_us_per_event?: number }): Cell[] {
+  return [x.server_cpu_us_per_event, x.client_cpu_us_per_event];
+}
+
 export function resultsMarkdown(r: Results): string {
   const out: string[] = [];
   if (r.w1 !== undefined) {
     out.push(`### W1 — batched appends (${r.w1[0]?.events ?? ''} events, ${r.w1[0]?.batch} per request, ${r.w1[0]?.producers} producers)`);
-    out.push(table(['system', 'how', 'events', 'events/s', 'p50 ms', 'p99 ms', 'max ms'], r.w1.map((x) => [label(r, x.system), x.variant, x.events, x.events_per_s, x.p50_ms, x.p99_ms, x.max_ms])));
+    out.push(table(['system', 'how', 'events', 'events/s', 'p50 ms', 'p99 ms', 'max ms', ...CPU_HEADERS], r.w1.map((x) => [label(r, x.system), x.variant, x.events, x.events_per_s, x.p50_ms, x.p99_ms, x.max_ms, ...cpuCells(x)])));
   }
   if (r.w2 !== undefined) {
     out.push('### W2 — single-event producers, each awaiting its acknowledgement');
-    out.push(table(['system', 'producers', 'events', 'events/s', 'p50 ms', 'p99 ms', 'max ms'], r.w2.map((x) => [label(r, x.system), x.producers, x.events, x.events_per_s, x.p50_ms, x.p99_ms, x.max_ms])));
+    out.push(table(['system', 'producers', 'events', 'events/s', 'p50 ms', 'p99 ms', 'max ms', ...CPU_HEADERS], r.w2.map((x) => [label(r, x.system), x.producers, x.events, x.events_per_s, x.p50_ms, x.p99_ms, x.max_ms, ...cpuCells(x)])));
   }
   if (r.w3 !== undefined) {
     out.push('### W3 — queries (100-event entity history, newest first; first page of 100 of a one-hour time range)');

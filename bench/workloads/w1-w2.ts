@@ -8,18 +8,39 @@
  * compared is the steady state a long-running service sees, not the first second of its
  * just-in-time compilers (the daemon's, and every client's in this process alike).
  */
+import { serverCpuMs } from '../lib/children';
 import { w1Event, type BenchEvent } from '../lib/events';
-import { closedLoop, guarded, type LoopResult } from '../lib/measure';
+import { closedLoop, guarded, type LoopResult, type LoopSpec } from '../lib/measure';
+import { round } from '../stats';
 import type { BatchAppender, System, SystemName } from '../peers/system';
 
-export interface W1Row extends LoopResult {
+/**
+ * CPU per event of the measured loop: the server's (every process of its group, every
+ * thread) and the clients' (this process). Unlike events/s, these hold still when the
+ * shared host's speed moves, so they compare builds and systems across runs.
+ */
+export interface CpuPerEvent {
+  server_cpu_us_per_event: number;
+  client_cpu_us_per_event: number;
+}
+
+async function measuredLoop(spec: LoopSpec): Promise<LoopResult & CpuPerEvent> {
+  const server0 = serverCpuMs();
+  const client0 = process.cpuUsage();
+  const r = await closedLoop(spec);
+  const client = process.cpuUsage(client0);
+  const events = Math.max(1, r.events);
+  return { ...r, server_cpu_us_per_event: round(((serverCpuMs() - server0) * 1000) / events, 1), client_cpu_us_per_event: round((client.user + client.system) / events, 1) };
+}
+
+export interface W1Row extends LoopResult, Partial<CpuPerEvent> {
   system: SystemName;
   variant: string;
   producers: number;
   batch: number;
 }
 
-export interface W2Row extends LoopResult {
+export interface W2Row extends LoopResult, Partial<CpuPerEvent> {
   system: SystemName;
   producers: number;
 }
@@ -47,7 +68,7 @@ export async function runW1(systems: System[], opts: { total: number; warmup: nu
         for (let p = 0; p < opts.producers; p++) appenders.push(await running.batchAppender(variant));
         const send = (p: number, first: number, count: number): Promise<void> => (appenders[p] as BatchAppender).send(events(first, count));
         await warmUp({ ...opts, send });
-        const r = await closedLoop({ producers: opts.producers, total: opts.total, batch: opts.batch, deadlineMs: opts.deadlineMs, send });
+        const r = await measuredLoop({ producers: opts.producers, total: opts.total, batch: opts.batch, deadlineMs: opts.deadlineMs, send });
         rows.push({ system: system.name, variant, producers: opts.producers, batch: opts.batch, ...r });
         log(`  ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms${r.timed_out ? ' (stopped by the deadline)' : ''}`);
       } finally {
@@ -75,7 +96,7 @@ export async function runW2(
         try {
           const send = (_: number, first: number): Promise<void> => emitter.emit(w1Event(first));
           await warmUp({ producers, batch: 1, total, warmup: Math.round(total * opts.warmupShare), deadlineMs: opts.deadlineMs, send });
-          const r = await closedLoop({ producers, total, batch: 1, deadlineMs: opts.deadlineMs, send });
+          const r = await measuredLoop({ producers, total, batch: 1, deadlineMs: opts.deadlineMs, send });
           rows.push({ system: system.name, producers, ...r });
           log(`  ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms${r.timed_out ? ' (stopped by the deadline)' : ''}`);
         } finally {
