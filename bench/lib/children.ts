@@ -60,8 +60,9 @@ const CLOCK_TICKS_PER_S = 100;
  * CPU time (user + system, ms) used so far by every live process the tracked children
  * started: the servers under test with all their threads and workers (PostgreSQL backends
  * too, which leave the process group). Taken before and after a measured loop, it gives
- * the server's CPU per event, a figure that holds still when the host's speed does not
- * (Linux /proc only; 0 elsewhere).
+ * the server's CPU per event, which set against the clients' CPU per event compares
+ * systems and builds even while the shared host's speed moves (Linux /proc only; 0
+ * elsewhere).
  */
 export function serverCpuMs(): number {
   const roots = new Set<number>();

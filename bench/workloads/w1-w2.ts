@@ -15,9 +15,9 @@ import { round } from '../stats';
 import type { BatchAppender, System, SystemName } from '../peers/system';
 
 /**
- * CPU per event of the measured loop: the server's (every process of its group, every
- * thread) and the clients' (this process). Unlike events/s, these hold still when the
- * shared host's speed moves, so they compare builds and systems across runs.
+ * CPU per event of the measured loop: the server's (every process started for it, every
+ * thread) and the clients' (this process). Their proportion holds still when the shared
+ * host's speed moves, which events/s do not (bench/README.md).
  */
 export interface CpuPerEvent {
   server_cpu_us_per_event: number;
