@@ -2,7 +2,8 @@
  * event-spine as a system of the comparison: its daemon (`event-spine serve`, a child
  * process, fsync durability) spoken to over gRPC by the typed client, exactly as a service
  * would. W1 can go either over the AppendStream RPC (one stream per producer, one
- * 100-event request in flight) or over the client's unary `append`; W2 uses `emit()`.
+ * 100-event request in flight) or through the client's `append` (each call one atomic
+ * request on the client's own AppendStream); W2 uses `emit()`.
  * W3 stores are filled in-process (Store.append, 1000-event batches) for speed, then
  * served by the daemon; the in-process query and open figures are measured on the way.
  */
@@ -25,7 +26,7 @@ export const SPINE_INFO: Omit<SystemInfo, 'version'> = {
     'fsync: an append is acknowledged once its group commit is written and fsynced (fdatasync); concurrent appends share one write and one fsync; the index follows, and every read waits until it covers what was acknowledged before the read began',
   lacks: '— (the reference: hash chain over every event, index by id/entity/type/org/actor/time, idempotent ids, subscriptions with catch-up)',
   method: {
-    W1: 'AppendStream (one stream per producer, one 100-event request in flight) or unary Append via the client; the faster is reported',
+    W1: 'AppendStream (one stream per producer, one 100-event request in flight) or EventSpineClient.append (a client per producer; each call one atomic request on its AppendStream); the faster is reported',
     W2: 'EventSpineClient.emit() shared by the producers (the client gathers concurrent emits into AppendStream requests)',
     W3: 'Query RPC via the client (daemon); in-process Store.query also shown',
     W4: 'Subscribe RPC via the client (catch-up from seq 1; live fan-out)',
@@ -110,7 +111,7 @@ export class StreamAppender implements BatchAppender {
   }
 }
 
-class UnaryAppender implements BatchAppender {
+class ClientAppender implements BatchAppender {
   private readonly client: EventSpineClient;
   constructor(address: string) {
     this.client = new EventSpineClient({ address, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
@@ -153,7 +154,7 @@ export class RunningSpine implements RunningSystem {
       await a.sendWire([encodeEvent({ event_type: 'bench.warmup.started', entity_id: 'warmup', actor_id: 'bench' }, NO_DEFAULTS)]);
       return a;
     }
-    const a = new UnaryAppender(this.daemon.grpc);
+    const a = new ClientAppender(this.daemon.grpc);
     await a.send([{ event_type: 'bench.warmup.started', entity_id: 'warmup', actor_id: 'bench', payload: {} }]);
     return a;
   }
@@ -247,7 +248,7 @@ export class RunningSpine implements RunningSystem {
 
 export class SpineSystem implements System {
   batchVariants(): string[] {
-    return ['AppendStream', 'Append (unary)'];
+    return ['AppendStream', 'EventSpineClient.append'];
   }
 
   readonly name = 'event-spine' as const;

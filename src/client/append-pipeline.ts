@@ -1,7 +1,10 @@
 /**
- * The emit path: single events from many callers, gathered into AppendStream requests on
- * one long-lived bidirectional stream, many requests in flight, each answered by its
- * `request_id` (DESIGN §3: one unary call per event cannot be the fast path).
+ * The append path: single events from many callers (emit), gathered into AppendStream
+ * requests on one long-lived bidirectional stream, many requests in flight, each answered
+ * by its `request_id` (DESIGN §3: one unary call per event cannot be the fast path). A
+ * batch of append() travels on the same stream as a request of its own: atomic as the
+ * unary Append, without a call's cost (grpc-js spends about as much CPU on each unary
+ * call as on a hundred events of a stream).
  *
  * Batching: while no request is in flight the link is idle and a new emit goes out on the
  * next turn of the event loop (all emits made in the same turn share the request); while
@@ -15,7 +18,8 @@
  * - a request is refused for a passing reason (STORE_CLOSED, DISK_FULL, …): the same.
  * - a request is refused for its content (INVALID_ARGUMENT, ALREADY_EXISTS): nothing of it
  *   was stored, so its events are sent again one per request, and only the offending
- *   event's emit is rejected (an emit never fails for its neighbour's mistake).
+ *   event's emit is rejected (an emit never fails for its neighbour's mistake). A batch of
+ *   append() is refused whole, with the error naming `events[i]` of that batch.
  */
 import { status as Status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { EventSpineError, clientClosed, fromGrpcError, fromStreamError, isTransient } from './errors';
@@ -45,21 +49,35 @@ export interface PipelineOptions {
   retry: RetryPolicy;
 }
 
-interface PendingEmit {
-  event: WireEventInput;
+/** One emit (a single event), or one append() batch (`atomic`: it travels alone, whole). */
+interface Pending {
+  events: WireEventInput[];
   bytes: number;
-  resolve: (r: AppendResult) => void;
+  atomic: boolean;
+  resolve: (r: AppendResult[]) => void;
   reject: (e: EventSpineError) => void;
   /** Sends that failed for a passing reason. */
   failures: number;
-  /** Refused as part of a batch: goes alone from now on. */
+  /** Refused as part of a request with others: goes alone from now on. */
   solo: boolean;
   settled: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
 interface InFlight {
-  emits: PendingEmit[];
+  units: Pending[];
+}
+
+/** How an emit or a batch is named in errors. */
+function what(p: Pending): string {
+  const first = p.events[0]?.id ?? '';
+  return p.atomic ? `append of ${p.events.length} events (first id ${first})` : `emit of ${first}`;
+}
+
+/** The error for the emit or batch itself: an emit's carries its event id. */
+function errorFor(p: Pending, err: EventSpineError): EventSpineError {
+  const only = p.events.length === 1 ? p.events[0] : undefined;
+  return only === undefined ? err : err.forEvent(only.id);
 }
 
 /** Stream-level statuses that no retry can fix: every waiting emit fails at once. */
@@ -75,7 +93,7 @@ const FATAL_STREAM_STATUSES = new Set<number>([
 ]);
 
 export class AppendPipeline {
-  private readonly queue: PendingEmit[] = [];
+  private readonly queue: Pending[] = [];
   private readonly inFlight = new Map<number, InFlight>();
   private stream: AppendStreamCall | undefined;
   private nextRequestId = 1;
@@ -85,7 +103,7 @@ export class AppendPipeline {
   /** Stream failures since the last answer. */
   private streamFailures = 0;
   /** Emits refused for a passing reason, waiting out their backoff. */
-  private readonly backingOff = new Set<PendingEmit>();
+  private readonly backingOff = new Set<Pending>();
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -95,13 +113,24 @@ export class AppendPipeline {
   ) {}
 
   /** Queues one event (already in wire form, id fixed) and resolves with its result. */
-  emit(event: WireEventInput, timeoutMs: number | undefined): Promise<AppendResult> {
-    if (this.closed) return Promise.reject(clientClosed('emit'));
-    return new Promise<AppendResult>((resolve, reject) => {
-      const p: PendingEmit = { event, bytes: wireSize(event), resolve, reject, failures: 0, solo: false, settled: false, timer: undefined };
+  async emit(event: WireEventInput, timeoutMs: number | undefined): Promise<AppendResult> {
+    return (await this.enqueue([event], false, timeoutMs, 'emit'))[0] as AppendResult;
+  }
+
+  /** Queues a batch (wire form, ids fixed) sent as one request: all stored, or none. */
+  append(events: WireEventInput[], timeoutMs: number | undefined): Promise<AppendResult[]> {
+    return this.enqueue(events, true, timeoutMs, 'append');
+  }
+
+  private enqueue(events: WireEventInput[], atomic: boolean, timeoutMs: number | undefined, method: 'emit' | 'append'): Promise<AppendResult[]> {
+    if (this.closed) return Promise.reject(clientClosed(method));
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      let bytes = 0;
+      for (const ev of events) bytes += wireSize(ev);
+      const p: Pending = { events, bytes, atomic, resolve, reject, failures: 0, solo: false, settled: false, timer: undefined };
       if (timeoutMs !== undefined) {
         p.timer = setTimeout(() => {
-          this.settle(p, new EventSpineError('DEADLINE_EXCEEDED', `emit of ${event.id} not acknowledged within ${timeoutMs} ms; retrying with the same id is safe`, { grpcStatus: Status.DEADLINE_EXCEEDED, eventId: event.id }));
+          this.settle(p, errorFor(p, new EventSpineError('DEADLINE_EXCEEDED', `${what(p)} not acknowledged within ${timeoutMs} ms; retrying with the same ids is safe`, { grpcStatus: Status.DEADLINE_EXCEEDED })));
         }, timeoutMs);
       }
       this.queue.push(p);
@@ -122,7 +151,7 @@ export class AppendPipeline {
     this.closed = true;
     this.clearTimers();
     const err = clientClosed('emit');
-    for (const f of this.inFlight.values()) for (const p of f.emits) this.settle(p, err);
+    for (const f of this.inFlight.values()) for (const p of f.units) this.settle(p, err);
     for (const p of this.queue) this.settle(p, err);
     for (const p of this.backingOff) this.settle(p, err);
     this.inFlight.clear();
@@ -164,27 +193,31 @@ export class AppendPipeline {
     this.clearFlushTimers();
     if (this.reconnectTimer !== undefined) return;
     while (this.queue.length > 0 && this.inFlight.size < this.options.maxInFlight) {
-      const emits = this.takeBatch();
-      if (emits.length === 0) break;
+      const units = this.takeBatch();
+      if (units.length === 0) break;
       const stream = this.stream ?? this.connect();
       const requestId = this.nextRequestId++;
-      this.inFlight.set(requestId, { emits });
-      stream.write({ request_id: requestId, events: emits.map((p) => p.event) });
+      this.inFlight.set(requestId, { units });
+      const only = units.length === 1 ? units[0] : undefined;
+      stream.write({ request_id: requestId, events: only !== undefined ? only.events : units.flatMap((p) => p.events) });
     }
     this.notifyIdle();
   }
 
-  /** The next request's emits: up to maxEvents and maxBytes, a refused-in-batch emit alone. */
-  private takeBatch(): PendingEmit[] {
-    const batch: PendingEmit[] = [];
+  /**
+   * The next request's emits: up to maxEvents and maxBytes; alone, a batch of append(), an
+   * emit refused in a request with others, and an emit over maxBytes.
+   */
+  private takeBatch(): Pending[] {
+    const batch: Pending[] = [];
     let bytes = 0;
     while (this.queue.length > 0 && batch.length < this.options.maxEvents) {
-      const p = this.queue[0] as PendingEmit;
+      const p = this.queue[0] as Pending;
       if (p.settled) {
         this.queue.shift();
         continue;
       }
-      const alone = p.solo || p.bytes > this.options.maxBytes;
+      const alone = p.atomic || p.solo || p.bytes > this.options.maxBytes;
       if (batch.length > 0 && (alone || bytes + p.bytes > this.options.maxBytes)) break;
       this.queue.shift();
       batch.push(p);
@@ -226,29 +259,35 @@ export class AppendPipeline {
     if (f === undefined) return; // already given up on (e.g. after a reset)
     this.inFlight.delete(requestId);
     if (res.error !== undefined || res.ok === undefined) {
-      this.onRefused(f.emits, fromStreamError(res.error ?? { message: 'AppendStream response without outcome', status: Status.INTERNAL }));
+      this.onRefused(f.units, fromStreamError(res.error ?? { message: 'AppendStream response without outcome', status: Status.INTERNAL }));
     } else {
       const results = res.ok.results ?? [];
-      f.emits.forEach((p, i) => {
-        const r = results[i];
-        if (r === undefined) this.settle(p, new EventSpineError('INTERNAL', `AppendStream answered ${results.length} results for ${f.emits.length} events`, { grpcStatus: Status.INTERNAL, eventId: p.event.id }));
-        else this.settle(p, undefined, decodeAppendResult(r));
-      });
+      let at = 0;
+      for (const p of f.units) {
+        const n = p.events.length;
+        if (at + n > results.length) {
+          const sent = f.units.reduce((sum, u) => sum + u.events.length, 0);
+          this.settle(p, errorFor(p, new EventSpineError('INTERNAL', `AppendStream answered ${results.length} results for ${sent} events`, { grpcStatus: Status.INTERNAL })));
+        } else {
+          this.settle(p, undefined, results.slice(at, at + n).map(decodeAppendResult));
+        }
+        at += n;
+      }
     }
     if (this.queue.length > 0) this.scheduleFlush();
     this.notifyIdle();
   }
 
-  private onRefused(emits: PendingEmit[], err: EventSpineError): void {
+  private onRefused(units: Pending[], err: EventSpineError): void {
     if (isTransient(err)) {
-      this.retryLater(emits, err);
-    } else if (emits.length > 1) {
-      // Nothing of the batch was stored; find the offender by sending each event alone.
-      for (const p of emits) p.solo = true;
-      this.queue.unshift(...emits);
+      this.retryLater(units, err);
+    } else if (units.length > 1) {
+      // Nothing of the request was stored; find the offender by sending each emit alone.
+      for (const p of units) p.solo = true;
+      this.queue.unshift(...units);
       this.scheduleFlush();
     } else {
-      for (const p of emits) this.settle(p, err.forEvent(p.event.id));
+      for (const p of units) this.settle(p, errorFor(p, err));
     }
   }
 
@@ -264,8 +303,8 @@ export class AppendPipeline {
       ? new EventSpineError('UNAVAILABLE', 'AppendStream ended with requests unanswered', { grpcStatus: Status.UNAVAILABLE })
       : fromGrpcError(err);
     if (FATAL_STREAM_STATUSES.has(e.grpcStatus)) {
-      for (const f of this.inFlight.values()) for (const p of f.emits) this.settle(p, e.forEvent(p.event.id));
-      for (const p of this.queue) this.settle(p, e.forEvent(p.event.id));
+      for (const f of this.inFlight.values()) for (const p of f.units) this.settle(p, errorFor(p, e));
+      for (const p of this.queue) this.settle(p, errorFor(p, e));
       this.inFlight.clear();
       this.queue.length = 0;
       this.notifyIdle();
@@ -279,14 +318,14 @@ export class AppendPipeline {
 
   /**
    * A message over the server's size limit ends the whole stream (its request_id cannot
-   * be answered). Events larger than maxBytes travel alone, so the culprit is known: it
-   * is rejected, and its neighbours on the stream are sent again.
+   * be answered). Emits and batches larger than maxBytes travel alone, so the culprit is
+   * known: it is rejected, and its neighbours on the stream are sent again.
    */
   private rejectOversized(err: EventSpineError): void {
     for (const [id, f] of this.inFlight) {
-      const only = f.emits[0];
-      if (f.emits.length === 1 && only !== undefined && only.bytes > this.options.maxBytes) {
-        this.settle(only, err.forEvent(only.event.id));
+      const only = f.units[0];
+      if (f.units.length === 1 && only !== undefined && only.bytes > this.options.maxBytes) {
+        this.settle(only, errorFor(only, err));
         this.inFlight.delete(id);
       }
     }
@@ -295,20 +334,20 @@ export class AppendPipeline {
   /** Puts every unanswered request back at the front of the queue, in its original order. */
   private requeueInFlight(err: EventSpineError | undefined): void {
     const ids = [...this.inFlight.keys()].sort((a, b) => a - b);
-    const again: PendingEmit[] = [];
-    for (const id of ids) again.push(...(this.inFlight.get(id) as InFlight).emits);
+    const again: Pending[] = [];
+    for (const id of ids) again.push(...(this.inFlight.get(id) as InFlight).units);
     this.inFlight.clear();
     this.queue.unshift(...(err === undefined ? again : this.countFailure(again, err)));
   }
 
-  /** Counts one failed send for each emit; those out of attempts are rejected. */
-  private countFailure(emits: PendingEmit[], err: EventSpineError): PendingEmit[] {
-    const keep: PendingEmit[] = [];
-    for (const p of emits) {
+  /** Counts one failed send for each emit or batch; those out of attempts are rejected. */
+  private countFailure(units: Pending[], err: EventSpineError): Pending[] {
+    const keep: Pending[] = [];
+    for (const p of units) {
       if (p.settled) continue;
       p.failures++;
       if (p.failures >= this.options.retry.attempts) {
-        this.settle(p, new EventSpineError(err.code, `emit of ${p.event.id} failed after ${p.failures} attempts: ${err.message}; retrying with the same id is safe`, { grpcStatus: err.grpcStatus, field: err.field, eventId: p.event.id, cause: err }));
+        this.settle(p, errorFor(p, new EventSpineError(err.code, `${what(p)} failed after ${p.failures} attempts: ${err.message}; retrying with the same ids is safe`, { grpcStatus: err.grpcStatus, field: err.field, cause: err })));
       } else {
         keep.push(p);
       }
@@ -316,8 +355,8 @@ export class AppendPipeline {
     return keep;
   }
 
-  private retryLater(emits: PendingEmit[], err: EventSpineError): void {
-    const keep = this.countFailure(emits, err);
+  private retryLater(units: Pending[], err: EventSpineError): void {
+    const keep = this.countFailure(units, err);
     if (keep.length === 0) return this.notifyIdle();
     const failures = Math.max(...keep.map((p) => p.failures));
     for (const p of keep) this.backingOff.add(p);
@@ -345,12 +384,12 @@ export class AppendPipeline {
 
   // ---- bookkeeping ---------------------------------------------------------------------------
 
-  private settle(p: PendingEmit, err: EventSpineError | undefined, result?: AppendResult): void {
+  private settle(p: Pending, err: EventSpineError | undefined, results?: AppendResult[]): void {
     if (p.settled) return;
     p.settled = true;
     if (p.timer !== undefined) clearTimeout(p.timer);
     if (err !== undefined) p.reject(err);
-    else p.resolve(result as AppendResult);
+    else p.resolve(results as AppendResult[]);
   }
 
   private notifyIdle(): void {

@@ -32,7 +32,7 @@ import type {
   VerifyRange,
   VerifyResult,
 } from './types';
-import { decodeAggregate, decodeAppendResult, decodeEvent, decodeHead, decodeVerify, encodeEvent, encodeFilter, type WireAppendResult, type WireEvent } from './wire';
+import { decodeAggregate, decodeEvent, decodeHead, decodeVerify, encodeEvent, encodeFilter, type WireEvent } from './wire';
 
 type UnaryCallback = (err: grpc.ServiceError | null, res?: unknown) => void;
 type UnaryMethod = (req: unknown, md: grpc.Metadata, options: grpc.CallOptions, cb: UnaryCallback) => grpc.ClientUnaryCall;
@@ -166,11 +166,15 @@ export class EventSpineClient {
     return this.pipeline.emit(wire, options?.timeoutMs);
   }
 
-  /** Appends events atomically in one call: all are stored or none. Ids are assigned here, so a retry is safe. */
+  /**
+   * Appends events atomically: all are stored or none. They go as one request of the
+   * client's AppendStream, not as a unary call (which costs grpc-js, on both sides, about
+   * what a hundred streamed events do); retried with the same ids, so a retry is safe.
+   */
   async append(events: EmitEvent[], options?: CallOptions): Promise<AppendResult[]> {
+    if (this.closing !== undefined) throw clientClosed('append');
     const wire = events.map((e) => encodeEvent(e, this.defaults));
-    const res = (await this.unary('Append', { events: wire }, options)) as { results?: WireAppendResult[] };
-    return (res.results ?? []).map(decodeAppendResult);
+    return this.pipeline.append(wire, options?.timeoutMs ?? this.timeoutMs);
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -340,7 +344,7 @@ export class EventSpineClient {
    * retries. Only transient failures are retried; every RPC here is safe to repeat (reads,
    * and appends whose ids are fixed before the first try).
    */
-  private unary(method: 'Append' | 'Get' | 'Query' | 'Aggregate' | 'Verify' | 'Head', req: unknown, options: CallOptions | undefined): Promise<unknown> {
+  private unary(method: 'Get' | 'Query' | 'Aggregate' | 'Verify' | 'Head', req: unknown, options: CallOptions | undefined): Promise<unknown> {
     if (this.closing !== undefined) return Promise.reject(clientClosed(method));
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
@@ -358,10 +362,10 @@ export class EventSpineClient {
           if (!isTransient(e) || failures >= this.retry.attempts) throw e;
           const wait = backoffMs(this.retry, failures);
           if (deadline !== undefined && Date.now() + wait >= deadline) throw e;
-          // Closing cuts the retries of reads short; an append keeps its retries, as emits do.
-          const cut = method === 'Append' ? undefined : this.closeController.signal;
+          // Closing cuts the retries of reads short (appends go by the pipeline, which keeps them).
+          const cut = this.closeController.signal;
           await sleep(wait, cut);
-          if (cut?.aborted === true) throw clientClosed(method);
+          if (cut.aborted) throw clientClosed(method);
         }
       }
     };

@@ -2,7 +2,8 @@
  * The SDK across daemon failures, with a real daemon in a child process:
  * - SIGTERM under load: every emit that resolved is stored (and the rest land after a restart);
  * - SIGKILL and a restart on the same port: a subscriber sees every event exactly once, in
- *   order, with no gap, and emits in flight are retried without duplicates;
+ *   order, with no gap, and emits and append() batches in flight are retried without
+ *   duplicates, each batch stored whole at consecutive seqs;
  * - SIGKILL and a restart on a new port: the same, with the clients moved by setAddress().
  */
 import t, { type Test } from 'tap';
@@ -25,9 +26,13 @@ function portOf(address: string): string {
   return address.slice(address.lastIndexOf(':') + 1);
 }
 
-/** Producers emitting one event at a time each until stopped; every acknowledgement recorded. */
+/**
+ * Producers emitting one event at a time each until stopped, every fourth one appending
+ * batches of 5 instead; every acknowledgement recorded, and each batch's seqs.
+ */
 function produce(spine: EventSpineClient, producers: number, tag: string) {
   const acked = new Map<string, number>();
+  const batches: number[][] = [];
   const failures: unknown[] = [];
   const counts = { deduplicated: 0 };
   let stopped = false;
@@ -35,9 +40,13 @@ function produce(spine: EventSpineClient, producers: number, tag: string) {
     Array.from({ length: producers }, async (_, p) => {
       for (let n = 0; !stopped; n++) {
         try {
-          const r = await spine.emit(employeeEvent(n, { entity_id: `${tag}-${p}`, payload: { p, n } }));
-          acked.set(r.id, r.seq);
-          if (r.deduplicated) counts.deduplicated++;
+          const events = Array.from({ length: p % 4 === 3 ? 5 : 1 }, (_, k) => employeeEvent(n, { entity_id: `${tag}-${p}`, payload: { p, n, k } }));
+          const results = events.length === 1 ? [await spine.emit(events[0] as (typeof events)[number])] : await spine.append(events);
+          if (events.length > 1) batches.push(results.map((r) => r.seq));
+          for (const r of results) {
+            acked.set(r.id, r.seq);
+            if (r.deduplicated) counts.deduplicated++;
+          }
         } catch (err) {
           failures.push(err);
           return;
@@ -47,6 +56,7 @@ function produce(spine: EventSpineClient, producers: number, tag: string) {
   );
   return {
     acked,
+    batches,
     failures,
     counts,
     stop: async () => {
@@ -138,7 +148,8 @@ for (const samePort of [true, false]) {
     }
     await until(30_000, 'emits to flow again', () => load.acked.size >= ackedAtKill + 200, load.failures);
     await load.stop();
-    t.same(load.failures, [], 'no emit failed');
+    t.same(load.failures, [], 'no emit or append failed');
+    t.ok(load.batches.length > 0 && load.batches.every((seqs) => seqs.every((seq, i) => i === 0 || seq === (seqs[i - 1] as number) + 1)), `each of the ${load.batches.length} append() batches was stored whole, at consecutive seqs`);
     t.comment(`${load.counts.deduplicated} retried emits had been stored before the kill and were answered as deduplicated`);
     const lastSeq = (await spine.head()).seq;
     await sub.finish(lastSeq);

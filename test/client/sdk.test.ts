@@ -149,16 +149,41 @@ t.test('subscribe: catch up from a seq, then live, with markers on request', { t
   t.same(bounded, [2, 3, 4]);
 });
 
+t.test('an append() batch travels alone: refused or stored whole, whatever the emits beside it', { timeout: 60_000 }, async (t) => {
+  const daemon = await startDaemon(t);
+  const spine = openClient(t, daemon.grpcAddress);
+  // All in one turn of the event loop, as emits that would share a request.
+  const goodEmits = Array.from({ length: 10 }, (_, i) => spine.emit(employeeEvent(i)));
+  const badBatch = spine.append([employeeEvent(10), employeeEvent(11, { event_type: 'Free Form' }), employeeEvent(12)]);
+  const badEmit = spine.emit(employeeEvent(13, { severity: 'urgent' as 'high' }));
+  const goodBatch = spine.append(Array.from({ length: 5 }, (_, i) => employeeEvent(20 + i)));
+  await t.rejects(badBatch, { code: 'INVALID_EVENT_TYPE', grpcStatus: status.INVALID_ARGUMENT, field: 'events[1].event_type' });
+  await t.rejects(badEmit, { code: 'INVALID_ENUM', field: /severity$/ });
+  const stored = await goodBatch;
+  t.same(stored.map((r) => r.seq - (stored[0] as { seq: number }).seq), [0, 1, 2, 3, 4], 'the good batch at consecutive seqs');
+  t.equal((await Promise.all(goodEmits)).length, 10);
+  t.equal((await spine.head()).seq, 15, 'the 10 emits and the good batch; nothing of the bad batch');
+  // A batch sent again with the same ids is the same events.
+  const ids = stored.map((r) => r.id);
+  const again = await spine.append(Array.from({ length: 5 }, (_, i) => employeeEvent(20 + i, { id: ids[i] })));
+  t.same(again.map((r) => [r.seq, r.deduplicated]), stored.map((r) => [r.seq, true]), 'a repeated batch is answered with the original seqs');
+  await t.rejects(spine.append([]), { code: 'EMPTY_BATCH', grpcStatus: status.INVALID_ARGUMENT });
+  const big = Array.from({ length: 1200 }, (_, i) => employeeEvent(100 + i));
+  t.equal((await spine.append(big)).length, 1200, 'a batch larger than batch.maxEvents still goes as one request');
+});
+
 t.test('deadlines and a closed client', { timeout: 60_000 }, async (t) => {
   // Nothing listens on this address: emits and calls must end by their deadline.
   const dead = new EventSpineClient({ address: '127.0.0.1:9', retry: { attempts: 1000, baseDelayMs: 20, maxDelayMs: 100 } });
   const t0 = Date.now();
   await t.rejects(dead.emit(employeeEvent(1), { timeoutMs: 300 }), { code: 'DEADLINE_EXCEEDED', grpcStatus: status.DEADLINE_EXCEEDED, eventId: /^[0-9a-f-]{36}$/ });
+  await t.rejects(dead.append([employeeEvent(1), employeeEvent(2)], { timeoutMs: 300 }), { code: 'DEADLINE_EXCEEDED', grpcStatus: status.DEADLINE_EXCEEDED });
   await t.rejects(dead.head({ timeoutMs: 300 }), { code: /^(UNAVAILABLE|DEADLINE_EXCEEDED)$/ });
   t.ok(Date.now() - t0 < 2000, `both ended by their deadlines (${Date.now() - t0} ms)`);
   await within(5000, 'close', dead.close());
   await dead.close();
   await t.rejects(dead.head(), { code: 'CLIENT_CLOSED' });
+  await t.rejects(dead.append([employeeEvent(3)]), { code: 'CLIENT_CLOSED' });
 
   const daemon = await startDaemon(t);
   const spine = openClient(t, daemon.grpcAddress);
