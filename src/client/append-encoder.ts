@@ -6,24 +6,14 @@
  * strings too. A message of any other shape (a field that is not a string, say) goes to
  * protobufjs as before, so that its coercions and errors stay exactly what they were.
  */
+import { CLIENT_FIELDS } from '../event';
 import { ProtoWriter } from '../wire';
 
-/** EventInput's fields by number (proto/eventspine/v1/event_spine.proto), all strings. */
-const EVENT_INPUT_FIELDS = [
-  'id',
-  'event_type',
-  'domain',
-  'entity_type',
-  'action',
-  'entity_id',
-  'entity_name',
-  'actor_id',
-  'actor_type',
-  'organization_id',
-  'environment',
-  'severity',
-  'payload',
-] as const;
+/**
+ * EventInput's fields by number: the .proto numbers them 1…13 in the order of DESIGN §1,
+ * the order of CLIENT_FIELDS (the bytes test holds the two together).
+ */
+const EVENT_INPUT_FIELDS = CLIENT_FIELDS;
 
 /** Room for an event's fields besides the payload (ids, names, tags, lengths). */
 const EVENT_BYTES = 320;

@@ -2,4 +2,4 @@
  * The protobuf wire format, written by hand where protobufjs would cost the hot paths
  * most of their time: shared by the gRPC server (answers) and the client (append requests).
  */
-export { LEN, ProtoWriter } from './proto-writer';
+export { ProtoWriter } from './proto-writer';

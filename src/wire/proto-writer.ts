@@ -6,7 +6,7 @@
  * Wire format: https://protobuf.dev/programming-guides/encoding/
  */
 
-export const LEN = 2; // wire type of strings and embedded messages
+const LEN = 2; // wire type of strings and embedded messages
 /** Text up to this many characters is tried as ASCII first (its length then fits one byte). */
 const SHORT_ASCII = 100;
 /** Room kept for a message's length before its bytes are written (a varint of up to 2^35). */
