@@ -68,9 +68,14 @@ export async function closedLoop(spec: LoopSpec): Promise<LoopResult> {
   };
 }
 
-/** Times `n` calls of `fn` one after another (after `warmup` untimed ones): p50/p99/mean in ms. */
-export async function timeCalls(n: number, warmup: number, fn: (i: number) => Promise<number>): Promise<{ p50_ms: number; p99_ms: number; mean_ms: number; items: number; calls: number }> {
-  for (let i = 0; i < warmup; i++) await fn(-1 - i);
+/**
+ * Times `n` calls of `fn` one after another: p50/p99/mean in ms. First come untimed calls
+ * (`fn(-1)` … `fn(-warmup)`, over again) until there were at least `warmup` of them and
+ * `warmupMs` have passed.
+ */
+export async function timeCalls(n: number, warmup: number, fn: (i: number) => Promise<number>, warmupMs = 0): Promise<{ p50_ms: number; p99_ms: number; mean_ms: number; items: number; calls: number }> {
+  const warmUntil = performance.now() + warmupMs;
+  for (let i = 0; i < warmup || performance.now() < warmUntil; i++) await fn(-1 - (i % Math.max(1, warmup)));
   const times: number[] = [];
   let items = 0;
   for (let i = 0; i < n; i++) {
