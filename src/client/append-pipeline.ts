@@ -150,10 +150,10 @@ export class AppendPipeline {
   shutdown(): void {
     this.closed = true;
     this.clearTimers();
-    const err = clientClosed('emit');
-    for (const f of this.inFlight.values()) for (const p of f.units) this.settle(p, err);
-    for (const p of this.queue) this.settle(p, err);
-    for (const p of this.backingOff) this.settle(p, err);
+    const closed = (p: Pending): EventSpineError => clientClosed(p.atomic ? 'append' : 'emit');
+    for (const f of this.inFlight.values()) for (const p of f.units) this.settle(p, closed(p));
+    for (const p of this.queue) this.settle(p, closed(p));
+    for (const p of this.backingOff) this.settle(p, closed(p));
     this.inFlight.clear();
     this.queue.length = 0;
     this.backingOff.clear();
