@@ -16,8 +16,8 @@ import type { BatchAppender, System, SystemName } from '../peers/system';
 
 /**
  * CPU per event of the measured loop: the server's (every process started for it, every
- * thread) and the clients' (this process). Their proportion holds still when the shared
- * host's speed moves, which events/s do not (bench/README.md).
+ * thread) and the clients' (this process). Their proportion moves far less than events/s
+ * when the shared host's speed does (bench/README.md).
  */
 export interface CpuPerEvent {
   server_cpu_us_per_event: number;
