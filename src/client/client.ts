@@ -56,8 +56,8 @@ const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
  * The HTTP/2 receive window of the client's connections and streams (grpc-js keeps
  * HTTP/2's 64 KiB unless told): a Query page of 100 events is ~60 KiB and a catch-up
  * streams far more, and with 64 KiB the daemon waits for a window update from this
- * process after every 64 KiB. 4 MiB doubled the catch-up rate of Subscribe (60k → 100k
- * events/s). Memory stays bounded: at most this much waits per stream unread.
+ * process after every 64 KiB. 4 MiB raised the catch-up rate of Subscribe from 60k to
+ * 100k events/s. Memory stays bounded: at most this much waits per stream unread.
  */
 const FLOW_CONTROL_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Four of the server's default heartbeat intervals (subscriptions.heartbeatMs, 15 s). */
@@ -350,8 +350,8 @@ export class EventSpineClient {
 
   /**
    * One unary call with the deadline (per call, else the client's default) covering its
-   * retries. Only transient failures are retried; every RPC here is safe to repeat (reads,
-   * and appends whose ids are fixed before the first try).
+   * retries. Only transient failures are retried; every RPC here is a read, safe to repeat
+   * (appends go by the pipeline).
    */
   private unary(method: 'Get' | 'Query' | 'Aggregate' | 'Verify' | 'Head', req: unknown, options: CallOptions | undefined): Promise<unknown> {
     if (this.closing !== undefined) return Promise.reject(clientClosed(method));
