@@ -49,7 +49,7 @@ export class SpineMetrics {
     this.batchEvents = r.histogram('eventspine_append_batch_events', 'Events per acknowledged append request.', SIZE_BUCKETS);
     this.commitEvents = r.histogram('eventspine_commit_group_events', 'Events per group commit (one log write and one fsync).', SIZE_BUCKETS);
     this.logWriteSeconds = r.histogram('eventspine_log_write_seconds', 'Time to write one group commit to the log and make it durable (its fsync under durability=fsync).', LATENCY_BUCKETS);
-    this.indexWriteSeconds = r.histogram('eventspine_index_write_seconds', 'Time to write one group commit to the index.', LATENCY_BUCKETS);
+    this.indexWriteSeconds = r.histogram('eventspine_index_write_seconds', 'Time of the index write that covered a group commit (groups that wait while the index is behind are indexed together).', LATENCY_BUCKETS);
     this.appendSeconds = r.histogram('eventspine_append_seconds', 'Time from receiving an append request to its acknowledgement.', LATENCY_BUCKETS);
     this.subscribers = r.gauge('eventspine_subscribers', 'Open subscriptions (gRPC Subscribe streams).');
     r.gauge('eventspine_head_seq', 'seq of the last acknowledged event.', [], sources.headSeq);

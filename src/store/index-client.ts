@@ -16,6 +16,19 @@ import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
  */
 const FRAME_PAGES = [128, 256, 512, 1024] as const;
 
+/** Consecutive frames of one segment, by place: `length` bytes from `offset`. */
+export interface LogRun {
+  dir: string;
+  segment: number;
+  offset: number;
+  length: number;
+}
+
+/** The run of a batch of frames as the log wrote them. */
+export function runOf(batch: FrameBatch): LogRun {
+  return { dir: batch.dir, segment: batch.segment, offset: batch.offset, length: batch.frames.length };
+}
+
 /** Where a sequential read starts: the frame of `seq` at `offset`, and the bytes from there. */
 export interface LogStart {
   seq: number;
@@ -101,9 +114,12 @@ export class IndexClient {
     return this.head;
   }
 
-  /** Indexes a batch of frames once they are in the log (the worker reads them there). */
-  async write(batch: FrameBatch): Promise<void> {
-    this.head = await this.call({ op: 'write', dir: batch.dir, segment: batch.segment, offset: batch.offset, length: batch.frames.length });
+  /**
+   * Indexes a run of frames once they are in the log (the worker reads them there): one
+   * segment's bytes from `offset` on, one or more group commits' worth.
+   */
+  async write(run: LogRun): Promise<void> {
+    this.head = await this.call({ op: 'write', dir: run.dir, segment: run.segment, offset: run.offset, length: run.length });
   }
 
   async lookupIds(ids: string[]): Promise<(Posting | undefined)[]> {

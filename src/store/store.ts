@@ -14,7 +14,7 @@ import { SpineError, isSpineError } from '../errors';
 import { eventHash, uuidv7, validateBatch, verifyEventHashes, type EnvelopeOptions } from '../event';
 import { GENESIS_HASH, type StoredEvent, type ValidEvent } from '../event/types';
 import { SegmentLog, encodeFrames, type Durability, type EncodedFrames, type FrameBatch, type LogHead } from '../log';
-import { IndexClient } from './index-client';
+import { IndexClient, runOf, type LogRun } from './index-client';
 import { filterFingerprint, normalizeFilter, type NormalizedFilter, type QueryFilter } from './filter';
 import { EventReader } from './reader';
 import { RecentIds } from './recent-ids';
@@ -107,6 +107,15 @@ interface SealedGroup {
   encoded: EncodedFrames;
 }
 
+/** A durable group waiting for its index write (after which subscribers are handed it). */
+interface IndexWaiting {
+  run: LogRun;
+  sealed: StoredEvent[];
+  requests: number;
+  ids: ReadonlyMap<string, StoredEvent>;
+  writeMs: number;
+}
+
 /** The group whose log write is under way. */
 interface InFlightWrite {
   /** Whether the write (and fsync) worked. Never rejects. */
@@ -136,6 +145,8 @@ export class Store {
   private committing: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
   private indexChain: Promise<void> = Promise.resolve();
+  /** Durable groups waiting for their index write, in log order. */
+  private readonly toIndex: IndexWaiting[] = [];
   private unindexedGroups = 0;
   private indexDrained: (() => void) | undefined;
   /** Sealed but not yet indexed: consulted for idempotency until the index has them. */
@@ -172,7 +183,7 @@ export class Store {
       const ih = index.indexedHead;
       const resume = ih === undefined ? undefined : { head: { seq: ih.seq, event_hash: ih.event_hash, timestamp: ih.timestamp }, segment: ih.segment, offset: ih.offset };
       const log = await SegmentLog.open({ dir: options.dataDir, segmentBytes: options.segmentBytes, durability: options.durability }, resume, {
-        visit: (batch) => index.write(batch),
+        visit: (batch) => index.write(runOf(batch)),
         progress: options.onRecoveryProgress,
         truncated: (segment, offset, bytesCut) => options.onNotice?.('cut a torn tail off the log (an append that was never acknowledged)', { segment, offset, bytesCut }),
       });
@@ -401,35 +412,51 @@ export class Store {
 
   private afterWrite(group: SealedGroup, batch: FrameBatch, writeMs: number): void {
     const { sealed, accepted, sealedInGroup } = group;
-    const bytes = batch.frames.length;
     const last = sealed[sealed.length - 1] as StoredEvent;
     // Durable: acknowledged now. Reads wait for the index to cover it (visibleSeq).
     this.acked = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
     for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
     this.unindexedGroups += 1;
-    let indexStart = 0;
-    this.indexChain = this.indexChain
-      .then(() => {
-        indexStart = performance.now();
-        return this.indexWithRetry(batch);
-      })
-      .then(
-        () => {
-          this.options.onCommit?.({ requests: accepted.length, events: sealed.length, bytes, writeMs, indexMs: performance.now() - indexStart });
-          for (const id of sealedInGroup.keys()) this.unindexedIds.delete(id);
-          this.indexedSeq = last.seq;
-          for (const listener of this.listeners) listener.push(sealed);
-          this.wakeIndexWaiters();
-        },
-        // Only a closing store stops the retries; its readers get STORE_CLOSED.
-        () => this.wakeIndexWaiters(),
-      )
-      .finally(() => {
-        this.unindexedGroups -= 1;
-        const drained = this.indexDrained;
-        this.indexDrained = undefined;
-        drained?.();
-      });
+    this.toIndex.push({ run: runOf(batch), sealed, requests: accepted.length, ids: sealedInGroup, writeMs });
+    this.indexChain = this.indexChain.then(() => this.indexWaiting());
+  }
+
+  /**
+   * Indexes every durable group still waiting that continues the first one in its segment,
+   * in one index write: while the index is behind, the groups that come meanwhile are
+   * indexed together (each LevelDB batch and worker round trip has a cost of its own, and
+   * a value seen in several groups costs one posting chunk, not one per group). Called
+   * once per group; a call that finds its group already indexed does nothing.
+   */
+  private async indexWaiting(): Promise<void> {
+    const first = this.toIndex[0];
+    if (first === undefined) return;
+    let n = 1;
+    let length = first.run.length;
+    for (let next = this.toIndex[n]; next !== undefined && next.run.segment === first.run.segment && next.run.offset === first.run.offset + length; next = this.toIndex[n]) {
+      length += next.run.length;
+      n += 1;
+    }
+    const groups = this.toIndex.splice(0, n);
+    const indexStart = performance.now();
+    try {
+      await this.indexWithRetry({ ...first.run, length });
+      const indexMs = performance.now() - indexStart;
+      for (const g of groups) {
+        this.options.onCommit?.({ requests: g.requests, events: g.sealed.length, bytes: g.run.length, writeMs: g.writeMs, indexMs });
+        for (const id of g.ids.keys()) this.unindexedIds.delete(id);
+        this.indexedSeq = (g.sealed[g.sealed.length - 1] as StoredEvent).seq;
+        for (const listener of this.listeners) listener.push(g.sealed);
+      }
+    } catch {
+      // Only a closing store stops the retries; its readers get STORE_CLOSED.
+    } finally {
+      this.wakeIndexWaiters();
+      this.unindexedGroups -= groups.length;
+      const drained = this.indexDrained;
+      this.indexDrained = undefined;
+      drained?.();
+    }
   }
 
   /** Stored events for the client-given ids of a group (from the index, or sealed just now). */
@@ -460,11 +487,11 @@ export class Store {
    * Index writes only fail on a full or failing disk. The events are already durable, so
    * keep trying (reopening LevelDB, which stops writing after an error) until it works.
    */
-  private async indexWithRetry(batch: FrameBatch): Promise<void> {
+  private async indexWithRetry(run: LogRun): Promise<void> {
     let delayMs = 50;
     for (;;) {
       try {
-        await this.index.write(batch);
+        await this.index.write(run);
         return;
       } catch (err) {
         if (this.closed) throw new SpineError('STORE_CLOSED', 'the store closed before the index caught up', { cause: err });
