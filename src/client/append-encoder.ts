@@ -20,33 +20,31 @@ const EVENT_BYTES = 320;
 
 type Serialize = (value: object) => Buffer;
 
-/** Whether every field the encoder writes is a string or absent. */
-function plainEvents(events: unknown): events is Record<string, unknown>[] {
-  if (!Array.isArray(events)) return false;
+/**
+ * Writes the events, each an embedded message of `field`; false, with the writer to be
+ * dropped, at the first event that is not an object or has a field that is neither a
+ * string nor absent (protobufjs then serializes the whole message).
+ */
+function writeEvents(w: ProtoWriter, field: number, events: readonly unknown[]): boolean {
   for (const ev of events) {
     if (ev === null || typeof ev !== 'object') return false;
-    for (const key of EVENT_INPUT_FIELDS) {
-      const v = (ev as Record<string, unknown>)[key];
-      if (v !== undefined && v !== null && typeof v !== 'string') return false;
+    const start = w.beginMessage(field);
+    for (let f = 0; f < EVENT_INPUT_FIELDS.length; f++) {
+      const v = (ev as Record<string, unknown>)[EVENT_INPUT_FIELDS[f] as string];
+      if (typeof v === 'string') w.stringField(f + 1, v);
+      else if (v !== undefined && v !== null) return false;
     }
+    w.endMessage(start);
   }
   return true;
 }
 
-function writeEvents(w: ProtoWriter, field: number, events: readonly Record<string, unknown>[]): void {
-  for (const ev of events) {
-    const start = w.beginMessage(field);
-    for (let f = 0; f < EVENT_INPUT_FIELDS.length; f++) {
-      const v = ev[EVENT_INPUT_FIELDS[f] as string];
-      if (typeof v === 'string') w.stringField(f + 1, v);
-    }
-    w.endMessage(start);
-  }
-}
-
-function roomFor(events: readonly Record<string, unknown>[]): number {
+function roomFor(events: readonly unknown[]): number {
   let bytes = 64;
-  for (const ev of events) bytes += EVENT_BYTES + (typeof ev.payload === 'string' ? 3 * ev.payload.length : 0);
+  for (const ev of events) {
+    const payload = (ev as { payload?: unknown } | null)?.payload;
+    bytes += EVENT_BYTES + (typeof payload === 'string' ? 3 * payload.length : 0);
+  }
   return bytes;
 }
 
@@ -54,10 +52,9 @@ function roomFor(events: readonly Record<string, unknown>[]): number {
 export function appendRequestSerializer(fallback: Serialize): Serialize {
   return (value) => {
     const events = (value as { events?: unknown }).events;
-    if (events === undefined || !plainEvents(events)) return fallback(value);
+    if (!Array.isArray(events)) return fallback(value);
     const w = new ProtoWriter(roomFor(events));
-    writeEvents(w, 1, events);
-    return w.bytes();
+    return writeEvents(w, 1, events) ? w.bytes() : fallback(value);
   };
 }
 
@@ -66,10 +63,9 @@ export function appendStreamRequestSerializer(fallback: Serialize): Serialize {
   return (value) => {
     const { request_id: requestId, events } = value as { request_id?: unknown; events?: unknown };
     const idOk = requestId === undefined || requestId === null || (Number.isSafeInteger(requestId) && (requestId as number) >= 0);
-    if (!idOk || events === undefined || !plainEvents(events)) return fallback(value);
+    if (!idOk || !Array.isArray(events)) return fallback(value);
     const w = new ProtoWriter(roomFor(events));
     if (typeof requestId === 'number') w.uint64Field(1, requestId);
-    writeEvents(w, 2, events);
-    return w.bytes();
+    return writeEvents(w, 2, events) ? w.bytes() : fallback(value);
   };
 }

@@ -54,7 +54,8 @@ interface Pending {
   events: WireEventInput[];
   bytes: number;
   atomic: boolean;
-  resolve: (r: AppendResult[]) => void;
+  /** Takes its results from a request's answer, starting at `at` (an emit's one, a batch's all). */
+  resolve: (results: readonly WireAppendResult[], at: number) => void;
   reject: (e: EventSpineError) => void;
   /** Sends that failed for a passing reason. */
   failures: number;
@@ -66,6 +67,21 @@ interface Pending {
 
 interface InFlight {
   units: Pending[];
+}
+
+/** An emit's result: the one at `at` of its request's answer. */
+function oneResult(results: readonly WireAppendResult[], at: number): AppendResult {
+  return decodeAppendResult(results[at] as WireAppendResult);
+}
+
+/** A batch's results: its `n` from `at` on. */
+function allResults(results: readonly WireAppendResult[], at: number, n: number): AppendResult[] {
+  return results.slice(at, at + n).map(decodeAppendResult);
+}
+
+/** CLIENT_CLOSED for an emit, or for a batch of append(). */
+function closedError(atomic: boolean): EventSpineError {
+  return clientClosed(atomic ? 'append' : 'emit');
 }
 
 /** How an emit or a batch is named in errors. */
@@ -113,21 +129,26 @@ export class AppendPipeline {
   ) {}
 
   /** Queues one event (already in wire form, id fixed) and resolves with its result. */
-  async emit(event: WireEventInput, timeoutMs: number | undefined): Promise<AppendResult> {
-    return (await this.enqueue([event], false, timeoutMs, 'emit'))[0] as AppendResult;
+  emit(event: WireEventInput, timeoutMs: number | undefined): Promise<AppendResult> {
+    return this.enqueue([event], false, timeoutMs, oneResult);
   }
 
   /** Queues a batch (wire form, ids fixed) sent as one request: all stored, or none. */
   append(events: WireEventInput[], timeoutMs: number | undefined): Promise<AppendResult[]> {
-    return this.enqueue(events, true, timeoutMs, 'append');
+    return this.enqueue(events, true, timeoutMs, allResults);
   }
 
-  private enqueue(events: WireEventInput[], atomic: boolean, timeoutMs: number | undefined, method: 'emit' | 'append'): Promise<AppendResult[]> {
-    if (this.closed) return Promise.reject(clientClosed(method));
-    return new Promise<AppendResult[]>((resolve, reject) => {
+  private enqueue<R>(
+    events: WireEventInput[],
+    atomic: boolean,
+    timeoutMs: number | undefined,
+    take: (results: readonly WireAppendResult[], at: number, n: number) => R,
+  ): Promise<R> {
+    if (this.closed) return Promise.reject(closedError(atomic));
+    return new Promise<R>((done, reject) => {
       let bytes = 0;
       for (const ev of events) bytes += wireSize(ev);
-      const p: Pending = { events, bytes, atomic, resolve, reject, failures: 0, solo: false, settled: false, timer: undefined };
+      const p: Pending = { events, bytes, atomic, resolve: (results, at) => done(take(results, at, events.length)), reject, failures: 0, solo: false, settled: false, timer: undefined };
       if (timeoutMs !== undefined) {
         p.timer = setTimeout(() => {
           this.settle(p, errorFor(p, new EventSpineError('DEADLINE_EXCEEDED', `${what(p)} not acknowledged within ${timeoutMs} ms; retrying with the same ids is safe`, { grpcStatus: Status.DEADLINE_EXCEEDED })));
@@ -150,10 +171,9 @@ export class AppendPipeline {
   shutdown(): void {
     this.closed = true;
     this.clearTimers();
-    const closed = (p: Pending): EventSpineError => clientClosed(p.atomic ? 'append' : 'emit');
-    for (const f of this.inFlight.values()) for (const p of f.units) this.settle(p, closed(p));
-    for (const p of this.queue) this.settle(p, closed(p));
-    for (const p of this.backingOff) this.settle(p, closed(p));
+    for (const f of this.inFlight.values()) for (const p of f.units) this.settle(p, closedError(p.atomic));
+    for (const p of this.queue) this.settle(p, closedError(p.atomic));
+    for (const p of this.backingOff) this.settle(p, closedError(p.atomic));
     this.inFlight.clear();
     this.queue.length = 0;
     this.backingOff.clear();
@@ -269,7 +289,7 @@ export class AppendPipeline {
           const sent = f.units.reduce((sum, u) => sum + u.events.length, 0);
           this.settle(p, errorFor(p, new EventSpineError('INTERNAL', `AppendStream answered ${results.length} results for ${sent} events`, { grpcStatus: Status.INTERNAL })));
         } else {
-          this.settle(p, undefined, results.slice(at, at + n).map(decodeAppendResult));
+          this.settle(p, undefined, results, at);
         }
         at += n;
       }
@@ -384,12 +404,12 @@ export class AppendPipeline {
 
   // ---- bookkeeping ---------------------------------------------------------------------------
 
-  private settle(p: Pending, err: EventSpineError | undefined, results?: AppendResult[]): void {
+  private settle(p: Pending, err: EventSpineError | undefined, results?: readonly WireAppendResult[], at = 0): void {
     if (p.settled) return;
     p.settled = true;
     if (p.timer !== undefined) clearTimeout(p.timer);
     if (err !== undefined) p.reject(err);
-    else p.resolve(results as AppendResult[]);
+    else p.resolve(results ?? [], at);
   }
 
   private notifyIdle(): void {
