@@ -22,6 +22,7 @@ import {
   segmentHeader,
 } from './frame';
 import { decodeRecord, encodeFrames, peekSeq, type EncodedFrames } from './record';
+import { LogWriter } from './log-writer';
 import { logDamage, segmentFileName, segmentOfSeq, type SegmentFiles } from './segment-files';
 
 export type Durability = 'fsync' | 'write';
@@ -105,6 +106,8 @@ export class SegmentLog {
   private readonly segments: number[] = [];
   private readonly readHandles = new Map<number, Promise<FileHandle>>();
   private writer: FileHandle | undefined;
+  /** Writes and fsyncs the appends (started by the first one). */
+  private appender: LogWriter | undefined;
   private writeOffset = SEGMENT_HEADER_BYTES;
   private lastHead: LogHead | undefined;
   private closed = false;
@@ -170,8 +173,8 @@ export class SegmentLog {
     const writer = this.writer as FileHandle;
     const start = this.writeOffset;
     try {
-      await writeFully(writer, frames, start);
-      if (this.options.durability === 'fsync') await writer.datasync();
+      this.appender ??= new LogWriter();
+      await this.appender.write(writer.fd, frames, start, this.options.durability === 'fsync');
     } catch (err) {
       await this.cutBack(start);
       throw wrapIoError(err, `appending ${events.length} events to segment ${this.activeFile()}`);
@@ -250,6 +253,7 @@ export class SegmentLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.appender?.close();
     if (this.writer !== undefined) {
       await this.writer.datasync();
       await this.writer.close();

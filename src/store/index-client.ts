@@ -2,12 +2,11 @@
  * The store's handle on the index worker: the same questions EventIndex answers, asked
  * across the thread boundary. Writes carry the log's frames as written.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { SpineError, type ErrorCode } from '../errors';
 import type { IndexHead, Posting } from '../index';
 import type { FrameBatch, SegmentFiles } from '../log';
+import { startWorker } from '../worker-script';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
 /**
@@ -47,25 +46,6 @@ export interface PostingFrames {
   frames: Buffer;
 }
 
-function workerScript(): string {
-  const js = join(__dirname, 'index-worker.js');
-  if (existsSync(js)) return js;
-  // Running from the TypeScript sources (tests): the compiled worker that `npm test` builds
-  // starts in milliseconds; the .ts one needs the TypeScript loader and seconds.
-  const compiled = join(__dirname, '..', '..', 'dist', 'src', 'store', 'index-worker.js');
-  return existsSync(compiled) ? compiled : join(__dirname, 'index-worker.ts');
-}
-
-/**
- * A worker inherits the parent's --import hooks (execArgv and NODE_OPTIONS). Under the test
- * runner those load a TypeScript compiler into every new thread, seconds per Store.open;
- * the compiled worker needs none of them.
- */
-function workerOptions(script: string): WorkerOptions {
-  if (!__filename.endsWith('.ts') || !script.endsWith('.js')) return {};
-  return { execArgv: [], env: { ...process.env, NODE_OPTIONS: '' } };
-}
-
 export class IndexClient {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
@@ -90,8 +70,7 @@ export class IndexClient {
   }
 
   static async open(dir: string): Promise<IndexClient> {
-    const script = workerScript();
-    const client = new IndexClient(new Worker(script, workerOptions(script)));
+    const client = new IndexClient(startWorker(__dirname, 'index-worker'));
     try {
       client.head = (await client.call({ op: 'open', dir })) ?? undefined;
     } catch (err) {
