@@ -98,12 +98,14 @@ export class Caller {
   checkAppend(events: readonly ValidEvent[], prefix = (i: number) => `events[${i}].`): void {
     this.require('append', 'appending events');
     const key = this.key;
-    for (const [i, ev] of events.entries()) {
-      const at = prefix(i);
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i] as ValidEvent;
       if (ev.domain === RESERVED_DOMAIN) {
+        const at = prefix(i);
         throw new SpineError('PERMISSION_DENIED', `${at}event_type: the "${RESERVED_DOMAIN}" domain is reserved for the daemon's operations; no caller may append to it`, { field: `${at}event_type` });
       }
       if (key === undefined) continue;
+      const at = prefix(i);
       if (key.organizations !== undefined && !key.organizations.includes(ev.organization_id)) {
         throw new SpineError('PERMISSION_DENIED', `${at}organization_id: key ${key.id} may not append to organization ${JSON.stringify(ev.organization_id)} (it may: ${key.organizations.join(', ')})`, { field: `${at}organization_id` });
       }

@@ -24,6 +24,6 @@ export {
   SERVER_FIELDS,
   validateBatch,
   validateEvent,
-  validateEventWithPayloadText,
+  validateWireEvent,
   type EnvelopeOptions,
 } from './validate';

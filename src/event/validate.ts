@@ -62,6 +62,9 @@ function fail(code: ErrorCode, field: string, message: string): never {
   throw new SpineError(code, `${field} ${message}`, { field });
 }
 
+// The helpers below take a field's name and the prefix that places it (`events[3].`) apart,
+// and join them only to report a problem: a valid event allocates no field names.
+
 function describeType(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
@@ -98,32 +101,30 @@ function textProblem(s: string, minChars: number, maxChars: number): string | un
 }
 
 /** A string-typed field: undefined when absent (undefined or null), else the string. */
-function optionalString(v: unknown, field: string): string | undefined {
+function optionalString(v: unknown, prefix: string, name: string): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') fail('INVALID_FIELD_TYPE', field, `must be a string, not ${describeType(v)}`);
+  if (typeof v !== 'string') fail('INVALID_FIELD_TYPE', prefix + name, `must be a string, not ${describeType(v)}`);
   return v;
 }
 
 /** A required text field (entity_id, actor_id): present, non-empty, well-formed. */
-function requiredText(v: unknown, field: string, maxChars: number): string {
-  if (v === undefined || v === null || v === '') fail('MISSING_FIELD', field, 'is required');
-  if (typeof v !== 'string') fail('INVALID_FIELD_TYPE', field, `must be a string, not ${describeType(v)}`);
-  const problem = textProblem(v, 1, maxChars);
-  if (problem !== undefined) fail('INVALID_TEXT', field, problem);
-  return v;
+function requiredText(v: unknown, prefix: string, name: string, maxChars: number): string {
+  if (v === undefined || v === null || v === '') fail('MISSING_FIELD', prefix + name, 'is required');
+  if (typeof v !== 'string') fail('INVALID_FIELD_TYPE', prefix + name, `must be a string, not ${describeType(v)}`);
+  return checkText(v, prefix, name, 1, maxChars);
 }
 
-function checkText(v: string, field: string, minChars: number, maxChars: number): string {
+function checkText(v: string, prefix: string, name: string, minChars: number, maxChars: number): string {
   const problem = textProblem(v, minChars, maxChars);
-  if (problem !== undefined) fail('INVALID_TEXT', field, problem);
+  if (problem !== undefined) fail('INVALID_TEXT', prefix + name, problem);
   return v;
 }
 
-function enumValue<T extends string>(v: unknown, field: string, allowed: readonly T[], fallback: T): T {
-  const s = optionalString(v, field);
+function enumValue<T extends string>(v: unknown, prefix: string, name: string, allowed: readonly T[], fallback: T): T {
+  const s = optionalString(v, prefix, name);
   if (s === undefined) return fallback;
   for (let i = 0; i < allowed.length; i++) if (allowed[i] === s) return s as T;
-  return fail('INVALID_ENUM', field, `must be one of ${allowed.join(', ')}, not ${JSON.stringify(s)}`);
+  return fail('INVALID_ENUM', prefix + name, `must be one of ${allowed.join(', ')}, not ${JSON.stringify(s)}`);
 }
 
 /**
@@ -146,10 +147,10 @@ const EVENT_TYPE_RULE =
   `must be <domain>.<entity>.<action>, each part a lowercase letter then up to ${MAX_EVENT_TYPE_PART_CHARS - 1} ` +
   'lowercase letters, digits or underscores (^[a-z][a-z0-9_]{0,62}$)';
 
-function matchPart(v: unknown, field: string, part: string, eventTypeField: string): void {
-  const s = optionalString(v, field);
+function matchPart(v: unknown, prefix: string, name: string, part: string): void {
+  const s = optionalString(v, prefix, name);
   if (s !== undefined && s !== part) {
-    fail('EVENT_TYPE_MISMATCH', field, `is ${JSON.stringify(s)} but ${eventTypeField} says ${JSON.stringify(part)}`);
+    fail('EVENT_TYPE_MISMATCH', prefix + name, `is ${JSON.stringify(s)} but ${prefix}event_type says ${JSON.stringify(part)}`);
   }
 }
 
@@ -165,6 +166,13 @@ function rejectUnknownField(input: Record<string, unknown>, prefix: string): voi
       field,
     });
   }
+}
+
+/** The number of own enumerable keys of a plain object, without making an array of them. */
+function ownKeys(o: Record<string, unknown>): number {
+  let n = 0;
+  for (const key in o) if (Object.hasOwn(o, key)) n++;
+  return n;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -184,14 +192,15 @@ export function validateEvent(input: unknown, options: EnvelopeOptions, prefix =
 }
 
 /**
- * validateEvent for an event whose payload arrives as JSON text (`input` holds every other
- * field), as on gRPC. Text already in canonical form is stored as it is, checked in one
- * scan and never parsed; other text is parsed and canonicalised. Text that is not JSON, or
- * is `null`, is INVALID_PAYLOAD, reported after the event's other problems.
+ * validateEvent for an event decoded from the wire, as on gRPC: it holds client fields
+ * only, each a string or absent, and `payload` is JSON text. Text already in canonical form
+ * is stored as it is, checked in one scan and never parsed; other text is parsed and
+ * canonicalised. Text that is not JSON, or is `null`, is INVALID_PAYLOAD, reported after the
+ * event's other problems.
  */
-export function validateEventWithPayloadText(input: Record<string, unknown>, text: string | undefined, options: EnvelopeOptions, prefix = ''): ValidEvent {
-  if (text === undefined) return validateWith(input, options, prefix, undefined);
-  if (isCanonicalPayloadText(text)) return validateWith(input, options, prefix, text);
+export function validateWireEvent(input: Readonly<Partial<Record<(typeof CLIENT_FIELDS)[number], string>>>, options: EnvelopeOptions, prefix = ''): ValidEvent {
+  const text = input.payload;
+  if (text === undefined || isCanonicalPayloadText(text)) return validateWith(input, options, prefix, text, true);
   let payload: unknown;
   let problem: string | undefined;
   try {
@@ -201,15 +210,18 @@ export function validateEventWithPayloadText(input: Record<string, unknown>, tex
     problem = `is not JSON text (${(err as Error).message}); it must be a JSON object such as {"k":1}`;
   }
   if (problem !== undefined) {
-    validateWith(input, options, prefix, undefined); // the event's other problems first
+    validateWith({ ...input, payload: undefined }, options, prefix, undefined, true); // the event's other problems first
     const field = `${prefix}payload`;
     throw new SpineError('INVALID_PAYLOAD', `${field} ${problem}`, { field });
   }
-  return validateWith({ ...input, payload }, options, prefix, undefined);
+  return validateWith({ ...input, payload }, options, prefix, undefined, true);
 }
 
-/** `canonicalText`: the payload's canonical text, already checked (then `input` has no payload). */
-function validateWith(input: unknown, options: EnvelopeOptions, prefix: string, canonicalText: string | undefined): ValidEvent {
+/**
+ * `canonicalText`: the payload's canonical text, already checked (input.payload is then
+ * ignored). `fieldsKnown`: input holds no key but client fields (decoded from the wire).
+ */
+function validateWith(input: unknown, options: EnvelopeOptions, prefix: string, canonicalText: string | undefined, fieldsKnown = false): ValidEvent {
   if (!isPlainObject(input)) {
     const field = prefix.endsWith('.') ? prefix.slice(0, -1) : prefix;
     throw new SpineError('INVALID_REQUEST', `${field || 'the event'} must be a JSON object, not ${describeType(input)}`, {
@@ -238,32 +250,31 @@ function validateWith(input: unknown, options: EnvelopeOptions, prefix: string, 
     +(rawEntityName !== undefined) + +(rawActorId !== undefined) + +(rawActorType !== undefined) +
     +(rawOrganizationId !== undefined) + +(rawEnvironment !== undefined) + +(rawSeverity !== undefined) +
     +(rawPayload !== undefined);
-  if (Object.keys(input).length !== present) rejectUnknownField(input, prefix);
+  if (!fieldsKnown && ownKeys(input) !== present) rejectUnknownField(input, prefix);
 
   // event_type and its three parts.
-  const eventTypeField = prefix + 'event_type';
   if (rawEventType === undefined || rawEventType === null || rawEventType === '') {
-    fail('MISSING_FIELD', eventTypeField, 'is required');
+    fail('MISSING_FIELD', prefix + 'event_type', 'is required');
   }
   if (typeof rawEventType !== 'string') {
-    fail('INVALID_FIELD_TYPE', eventTypeField, `must be a string, not ${describeType(rawEventType)}`);
+    fail('INVALID_FIELD_TYPE', prefix + 'event_type', `must be a string, not ${describeType(rawEventType)}`);
   }
   const end1 = scanPart(rawEventType, 0);
   const end2 = end1 < 0 || end1 >= rawEventType.length ? -1 : scanPart(rawEventType, end1 + 1);
   const end3 = end2 < 0 || end2 >= rawEventType.length ? -1 : scanPart(rawEventType, end2 + 1);
   if (end3 !== rawEventType.length) {
-    fail('INVALID_EVENT_TYPE', eventTypeField, `${EVENT_TYPE_RULE}, not ${JSON.stringify(rawEventType)}`);
+    fail('INVALID_EVENT_TYPE', prefix + 'event_type', `${EVENT_TYPE_RULE}, not ${JSON.stringify(rawEventType)}`);
   }
   const domain = rawEventType.slice(0, end1);
   const entityType = rawEventType.slice(end1 + 1, end2);
   const action = rawEventType.slice(end2 + 1);
-  if (rawDomain !== undefined) matchPart(rawDomain, prefix + 'domain', domain, eventTypeField);
-  if (rawEntityType !== undefined) matchPart(rawEntityType, prefix + 'entity_type', entityType, eventTypeField);
-  if (rawAction !== undefined) matchPart(rawAction, prefix + 'action', action, eventTypeField);
+  if (rawDomain !== undefined) matchPart(rawDomain, prefix, 'domain', domain);
+  if (rawEntityType !== undefined) matchPart(rawEntityType, prefix, 'entity_type', entityType);
+  if (rawAction !== undefined) matchPart(rawAction, prefix, 'action', action);
 
   // id: a UUID of any version, stored in lowercase canonical form; absent → the server makes one.
   let id: string | undefined;
-  const givenId = optionalString(rawId, prefix + 'id');
+  const givenId = optionalString(rawId, prefix, 'id');
   if (givenId !== undefined) {
     id = parseUuid(givenId);
     if (id === undefined) {
@@ -271,29 +282,28 @@ function validateWith(input: unknown, options: EnvelopeOptions, prefix: string, 
     }
   }
 
-  const entityId = requiredText(rawEntityId, prefix + 'entity_id', MAX_ID_CHARS);
-  const givenName = optionalString(rawEntityName, prefix + 'entity_name');
+  const entityId = requiredText(rawEntityId, prefix, 'entity_id', MAX_ID_CHARS);
+  const givenName = optionalString(rawEntityName, prefix, 'entity_name');
   const entityName =
-    givenName === undefined ? undefined : checkText(givenName, prefix + 'entity_name', 0, MAX_ENTITY_NAME_CHARS);
-  const actorId = requiredText(rawActorId, prefix + 'actor_id', MAX_ID_CHARS);
-  const actorType: ActorType = enumValue(rawActorType, prefix + 'actor_type', ACTOR_TYPES, 'human');
-  const givenOrganization = optionalString(rawOrganizationId, prefix + 'organization_id');
+    givenName === undefined ? undefined : checkText(givenName, prefix, 'entity_name', 0, MAX_ENTITY_NAME_CHARS);
+  const actorId = requiredText(rawActorId, prefix, 'actor_id', MAX_ID_CHARS);
+  const actorType: ActorType = enumValue(rawActorType, prefix, 'actor_type', ACTOR_TYPES, 'human');
+  const givenOrganization = optionalString(rawOrganizationId, prefix, 'organization_id');
   const organizationId =
     givenOrganization === undefined
       ? options.defaultOrganizationId
-      : checkText(givenOrganization, prefix + 'organization_id', 1, MAX_ID_CHARS);
-  const environment: Environment = enumValue(rawEnvironment, prefix + 'environment', ENVIRONMENTS, options.defaultEnvironment);
-  const severity: Severity = enumValue(rawSeverity, prefix + 'severity', SEVERITIES, 'low');
+      : checkText(givenOrganization, prefix, 'organization_id', 1, MAX_ID_CHARS);
+  const environment: Environment = enumValue(rawEnvironment, prefix, 'environment', ENVIRONMENTS, options.defaultEnvironment);
+  const severity: Severity = enumValue(rawSeverity, prefix, 'severity', SEVERITIES, 'low');
 
   // payload: canonical text in one walk; its UTF-8 size against the limit.
-  const payloadField = prefix + 'payload';
-  const payloadJson = canonicalText ?? canonicalPayload(rawPayload === null ? undefined : rawPayload, payloadField);
+  const payloadJson = canonicalText ?? canonicalPayload(rawPayload === null ? undefined : rawPayload, prefix + 'payload');
   const limit = options.maxPayloadBytes;
   // A UTF-16 code unit is at most 3 UTF-8 bytes: skip the count when the text is surely small.
   if (payloadJson.length * 3 > limit) {
     const bytes = Buffer.byteLength(payloadJson, 'utf8');
     if (bytes > limit) {
-      fail('PAYLOAD_TOO_LARGE', payloadField, `is ${bytes} bytes as canonical JSON, over the limit of ${limit} bytes`);
+      fail('PAYLOAD_TOO_LARGE', prefix + 'payload', `is ${bytes} bytes as canonical JSON, over the limit of ${limit} bytes`);
     }
   }
 

@@ -3,3 +3,4 @@
  * most of their time: shared by the gRPC server (answers) and the client (append requests).
  */
 export { ProtoWriter } from './proto-writer';
+export { decodeAppendRequest, decodeAppendStreamRequest, type WireEventInput } from './append-decoder';

@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { canonicalPayload, MAX_PAYLOAD_DEPTH } from '../../src/event/canonical';
 import { isCanonicalPayloadText } from '../../src/event/canonical-text';
-import { validateEvent, validateEventWithPayloadText, type EnvelopeOptions } from '../../src/event/validate';
+import { validateEvent, validateWireEvent, type EnvelopeOptions } from '../../src/event/validate';
 import { PAYLOAD_JSON } from '../helpers/payloads';
 
 /** What the slow path makes of a text: its canonical form, or the error code. */
@@ -134,24 +134,24 @@ t.test('property: whatever is recognised is exactly what the slow path would sto
 const OPTIONS: EnvelopeOptions = { defaultOrganizationId: 'org', defaultEnvironment: 'prod', maxPayloadBytes: 64, maxBatchEvents: 10 };
 const FIELDS = { event_type: 'hcm.employee.updated', entity_id: 'e-1', actor_id: 'u-1' };
 
-t.test('validateEventWithPayloadText: the same event from canonical and from other text', async (t) => {
-  const canonical = validateEventWithPayloadText({ ...FIELDS }, '{"a":1,"b":[true]}', OPTIONS);
-  const spaced = validateEventWithPayloadText({ ...FIELDS }, '{ "b": [true], "a": 1.0 }', OPTIONS);
+t.test('validateWireEvent: the same event from canonical and from other text', async (t) => {
+  const canonical = validateWireEvent({ ...FIELDS, payload: '{"a":1,"b":[true]}' }, OPTIONS);
+  const spaced = validateWireEvent({ ...FIELDS, payload: '{ "b": [true], "a": 1.0 }' }, OPTIONS);
   const parsed = validateEvent({ ...FIELDS, payload: { b: [true], a: 1 } }, OPTIONS);
   t.same(canonical, parsed);
   t.same(spaced, parsed);
   t.equal(canonical.payloadJson, '{"a":1,"b":[true]}');
-  t.same(validateEventWithPayloadText({ ...FIELDS }, undefined, OPTIONS), validateEvent({ ...FIELDS }, OPTIONS), 'no text: the payload {}');
+  t.same(validateWireEvent({ ...FIELDS }, OPTIONS), validateEvent({ ...FIELDS }, OPTIONS), 'no text: the payload {}');
 });
 
-t.test('validateEventWithPayloadText: every rule still holds on the fast path', async (t) => {
+t.test('validateWireEvent: every rule still holds on the fast path', async (t) => {
   const big = `{"a":"${'x'.repeat(100)}"}`;
   t.ok(isCanonicalPayloadText(big));
-  t.throws(() => validateEventWithPayloadText({ ...FIELDS }, big, OPTIONS, 'events[2].'), { code: 'PAYLOAD_TOO_LARGE', field: 'events[2].payload' }, 'the size limit');
-  t.throws(() => validateEventWithPayloadText({ ...FIELDS, actor_id: '' }, '{}', OPTIONS), { code: 'MISSING_FIELD', field: 'actor_id' }, 'other fields');
-  t.throws(() => validateEventWithPayloadText({ ...FIELDS }, '{"a":', OPTIONS), { code: 'INVALID_PAYLOAD', field: 'payload' }, 'not JSON');
-  t.throws(() => validateEventWithPayloadText({ ...FIELDS, event_type: 'Bad' }, '{"a":', OPTIONS), { code: 'INVALID_EVENT_TYPE' }, 'the other fields are named first');
-  t.throws(() => validateEventWithPayloadText({ ...FIELDS }, 'null', OPTIONS), { code: 'INVALID_PAYLOAD' }, 'null');
-  t.throws(() => validateEventWithPayloadText({ ...FIELDS }, '[1]', OPTIONS), { code: 'INVALID_PAYLOAD' }, 'an array');
-  t.throws(() => validateEventWithPayloadText({ ...FIELDS }, '{"a":9007199254740993}', OPTIONS), { code: 'UNSAFE_NUMBER', field: 'payload.a' }, 'an unsafe number');
+  t.throws(() => validateWireEvent({ ...FIELDS, payload: big }, OPTIONS, 'events[2].'), { code: 'PAYLOAD_TOO_LARGE', field: 'events[2].payload' }, 'the size limit');
+  t.throws(() => validateWireEvent({ ...FIELDS, actor_id: '', payload: '{}' }, OPTIONS), { code: 'MISSING_FIELD', field: 'actor_id' }, 'other fields');
+  t.throws(() => validateWireEvent({ ...FIELDS, payload: '{"a":' }, OPTIONS), { code: 'INVALID_PAYLOAD', field: 'payload' }, 'not JSON');
+  t.throws(() => validateWireEvent({ ...FIELDS, event_type: 'Bad', payload: '{"a":' }, OPTIONS), { code: 'INVALID_EVENT_TYPE' }, 'the other fields are named first');
+  t.throws(() => validateWireEvent({ ...FIELDS, payload: 'null' }, OPTIONS), { code: 'INVALID_PAYLOAD' }, 'null');
+  t.throws(() => validateWireEvent({ ...FIELDS, payload: '[1]' }, OPTIONS), { code: 'INVALID_PAYLOAD' }, 'an array');
+  t.throws(() => validateWireEvent({ ...FIELDS, payload: '{"a":9007199254740993}' }, OPTIONS), { code: 'UNSAFE_NUMBER', field: 'payload.a' }, 'an unsafe number');
 });

@@ -3,16 +3,13 @@
  * validated with errors naming `events[i].field`), stored events and results out, filters.
  */
 import { SpineError } from '../../errors';
-import { CLIENT_FIELDS, validateEventWithPayloadText, type EnvelopeOptions, type StoredEvent, type ValidEvent } from '../../event';
+import { validateWireEvent, type EnvelopeOptions, type StoredEvent, type ValidEvent } from '../../event';
 import { FILTER_FIELDS, type QueryFilter } from '../../store';
 import type { EventInputMsg, EventMsg, FilterMsg } from './messages';
 
-/** Every client field but payload, which travels as JSON text and is parsed here. */
-const INPUT_FIELDS = CLIENT_FIELDS.filter((f): f is Exclude<(typeof CLIENT_FIELDS)[number], 'payload'> => f !== 'payload');
-
 /**
  * Validates the events of an append request, in order; the first problem refuses the whole
- * request. `payload` is JSON text on the wire (see validateEventWithPayloadText).
+ * request. `payload` is JSON text on the wire (see validateWireEvent).
  */
 export function validateEvents(events: readonly EventInputMsg[] | undefined, options: EnvelopeOptions): ValidEvent[] {
   const n = events?.length ?? 0;
@@ -21,17 +18,8 @@ export function validateEvents(events: readonly EventInputMsg[] | undefined, opt
     throw new SpineError('BATCH_TOO_LARGE', `events holds ${n} events, over the limit of ${options.maxBatchEvents} events per batch`, { field: 'events' });
   }
   const out: ValidEvent[] = new Array<ValidEvent>(n);
-  for (let i = 0; i < n; i++) out[i] = validateOne(events[i] as EventInputMsg, options, `events[${i}].`);
+  for (let i = 0; i < n; i++) out[i] = validateWireEvent(events[i] as EventInputMsg, options, `events[${i}].`);
   return out;
-}
-
-function validateOne(msg: EventInputMsg, options: EnvelopeOptions, prefix: string): ValidEvent {
-  const input: Record<string, unknown> = {};
-  for (const key of INPUT_FIELDS) {
-    const v = msg[key];
-    if (v !== undefined) input[key] = v;
-  }
-  return validateEventWithPayloadText(input, msg.payload, options, prefix);
 }
 
 /** A stored event as the Event message (payload: its canonical JSON text, verbatim). */
