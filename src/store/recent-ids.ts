@@ -12,47 +12,107 @@
  * versions, ids in `ids`) is looked up as before. A sealed id whose write then fails stays
  * in `ids`: that costs a look-up, never a wrong answer.
  *
- * Memory is bounded: past `limit` ids, the older half is dropped and the horizon moves just
- * past the newest of the dropped ones, which keeps the invariant. At the default limit the
- * horizon trails the newest ids by 32k–64k appends (seconds at full speed), so only retries
- * and ids made that long before they arrive are looked up; a small map also keeps the
- * lookups in cache and out of the garbage collector's way.
+ * Memory is bounded and nothing is allocated per id: ids are kept as a 28-bit key (the
+ * last seven hex digits, random in every UUIDv7) in two generations of open-addressing
+ * tables. When the newer one holds `limit / 2` keys, the older is cleared and the horizon
+ * moves just past its newest id, which keeps the invariant. Two ids sharing a key only
+ * cost a look-up. At the default limit the horizon trails the newest ids by 32k–64k
+ * appends (seconds at full speed), so only retries and ids made that long before they
+ * arrive are looked up. (A Map of the id strings cost ~250 bytes of garbage per append in
+ * its rehashing and a share of the main thread's time.)
  */
 import { uuidv7Ms } from '../event/uuid';
 
+/** The key of a canonical UUID: its last seven hex digits, plus one (0 marks an empty slot). */
+function keyOf(id: string): number {
+  let key = 0;
+  for (let i = 29; i < 36; i++) {
+    const c = id.charCodeAt(i);
+    key = key * 16 + (c <= 0x39 ? c - 0x30 : c - 0x57);
+  }
+  return key + 1;
+}
+
+/** A set of keys in a table twice its capacity (linear probing), cleared rather than deleted from. */
+class KeyTable {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  size = 0;
+  /** The newest UUIDv7 time among the keys. */
+  newestMs = -1;
+
+  constructor(capacity: number) {
+    let n = 2;
+    while (n < 2 * capacity) n *= 2;
+    this.slots = new Int32Array(n);
+    this.mask = n - 1;
+  }
+
+  has(key: number): boolean {
+    for (let i = key & this.mask; ; i = (i + 1) & this.mask) {
+      const k = this.slots[i] as number;
+      if (k === key) return true;
+      if (k === 0) return false;
+    }
+  }
+
+  add(key: number, ms: number): void {
+    if (ms > this.newestMs) this.newestMs = ms;
+    for (let i = key & this.mask; ; i = (i + 1) & this.mask) {
+      const k = this.slots[i] as number;
+      if (k === key) return;
+      if (k === 0) {
+        this.slots[i] = key;
+        this.size++;
+        return;
+      }
+    }
+  }
+
+  clear(): void {
+    this.slots.fill(0);
+    this.size = 0;
+    this.newestMs = -1;
+  }
+}
+
 export class RecentIds {
   private horizonMs: number;
-  /** id → its UUIDv7 time, in the order sealed. */
-  private readonly ids = new Map<string, number>();
+  private newer: KeyTable;
+  private older: KeyTable;
+  private readonly generation: number;
 
   constructor(
     newestStoredIdMs: number,
-    private readonly limit = 1 << 16,
+    limit = 1 << 16,
   ) {
     this.horizonMs = newestStoredIdMs + 1;
+    this.generation = Math.max(1, limit >> 1);
+    this.newer = new KeyTable(this.generation);
+    this.older = new KeyTable(this.generation);
   }
 
   /** Whether `id` (canonical lowercase) is surely not stored. */
   isSurelyNew(id: string): boolean {
-    return uuidv7Ms(id) >= this.horizonMs && !this.ids.has(id);
+    if (uuidv7Ms(id) < this.horizonMs) return false;
+    const key = keyOf(id);
+    return !this.newer.has(key) && !this.older.has(key);
   }
 
   /** Notes an id being sealed (client-given or made by the server). */
   add(id: string): void {
     const ms = uuidv7Ms(id);
     if (ms < this.horizonMs) return;
-    this.ids.set(id, ms);
-    if (this.ids.size > this.limit) this.dropOlderHalf();
+    this.newer.add(keyOf(id), ms);
+    if (this.newer.size >= this.generation) this.dropOlder();
   }
 
-  private dropOlderHalf(): void {
-    let toDrop = this.ids.size >> 1;
-    let newestDropped = this.horizonMs - 1;
-    for (const [id, ms] of this.ids) {
-      if (toDrop-- === 0) break;
-      if (ms > newestDropped) newestDropped = ms;
-      this.ids.delete(id);
-    }
-    this.horizonMs = newestDropped + 1;
+  /** The older generation goes; every id it held is older than the new horizon. */
+  private dropOlder(): void {
+    const dropped = this.older;
+    if (dropped.newestMs >= this.horizonMs) this.horizonMs = dropped.newestMs + 1;
+    dropped.clear();
+    this.older = this.newer;
+    this.newer = dropped;
   }
 }
