@@ -367,7 +367,7 @@ export class Store {
         continue;
       }
       if (mine !== undefined) for (const [id, record] of mine) sealedInGroup.set(id, record);
-      for (const [j, record] of stored.entries()) if (fresh[j]) sealed.push(record);
+      for (let j = 0; j < stored.length; j++) if (fresh[j]) sealed.push(stored[j] as StoredEvent);
       accepted.push({ pending, stored, fresh });
     }
 
