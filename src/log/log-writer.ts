@@ -5,7 +5,7 @@
  * requests) before the fsync can even start; the pool is also where the index's LevelDB
  * writes queue. Measured under W1 (4 producers × 100-event requests): a group's write and
  * fsync took 2.2–2.6 ms from the main thread's view with the pool, 1.8–2.2 ms with this
- * thread, and 6 of 7 alternating runs appended faster (by 5–10%).
+ * thread, and most alternating runs appended faster, by up to 10%.
  *
  * The segment stays the log's FileHandle: the thread writes to its descriptor, and only
  * while the log awaits the write, so the handle is never closed or truncated under it.

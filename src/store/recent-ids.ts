@@ -4,13 +4,13 @@
  * expensive kind: no bloom filter, a block per level. Clients send UUIDv7 ids, whose first
  * 48 bits are their creation time, and almost all of them are new.
  *
- * The invariant: every stored UUIDv7 id of a time at or after `horizonMs` is in `ids`.
- * It holds at open, where the horizon is just past the newest indexed id (the index keeps
- * that time with its head, and open catches the index up with the log first). It is kept
- * by adding each id as it is sealed, before it can be stored. So an id at or past the
- * horizon that is not in `ids` is surely new; anything else (older ids, other UUID
- * versions, ids in `ids`) is looked up as before. A sealed id whose write then fails stays
- * in `ids`: that costs a look-up, never a wrong answer.
+ * The invariant: every stored UUIDv7 id of a time at or after `horizonMs` is kept (as its
+ * key, below). It holds at open, where the horizon is just past the newest indexed id (the
+ * index keeps that time with its head, and open catches the index up with the log first).
+ * It is kept by adding each id as it is sealed, before it can be stored. So an id at or
+ * past the horizon whose key is not kept is surely new; anything else (older ids, other
+ * UUID versions, kept keys) is looked up as before. A sealed id whose write then fails
+ * stays kept: that costs a look-up, never a wrong answer.
  *
  * Memory is bounded and nothing is allocated per id: ids are kept as a 28-bit key (the
  * last seven hex digits, random in every UUIDv7) in two generations of open-addressing
@@ -33,23 +33,34 @@ function keyOf(id: string): number {
   return key + 1;
 }
 
-/** A set of keys in a table twice its capacity (linear probing), cleared rather than deleted from. */
+/**
+ * A set of keys in a table twice its capacity (linear probing), cleared rather than deleted
+ * from. A key's first slot is its Fibonacci hash: keys of ids that count up (a client's
+ * sequential ids) would otherwise fill one run of slots, and a look-up that lands in it
+ * would walk the whole run.
+ */
 class KeyTable {
   private readonly slots: Int32Array;
   private readonly mask: number;
+  private readonly shift: number;
   size = 0;
   /** The newest UUIDv7 time among the keys. */
   newestMs = -1;
 
   constructor(capacity: number) {
-    let n = 2;
-    while (n < 2 * capacity) n *= 2;
-    this.slots = new Int32Array(n);
-    this.mask = n - 1;
+    let bits = 1;
+    while (1 << bits < 2 * capacity) bits++;
+    this.slots = new Int32Array(1 << bits);
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+  }
+
+  private first(key: number): number {
+    return Math.imul(key, 0x9e3779b1) >>> this.shift;
   }
 
   has(key: number): boolean {
-    for (let i = key & this.mask; ; i = (i + 1) & this.mask) {
+    for (let i = this.first(key); ; i = (i + 1) & this.mask) {
       const k = this.slots[i] as number;
       if (k === key) return true;
       if (k === 0) return false;
@@ -58,7 +69,7 @@ class KeyTable {
 
   add(key: number, ms: number): void {
     if (ms > this.newestMs) this.newestMs = ms;
-    for (let i = key & this.mask; ; i = (i + 1) & this.mask) {
+    for (let i = this.first(key); ; i = (i + 1) & this.mask) {
       const k = this.slots[i] as number;
       if (k === key) return;
       if (k === 0) {
