@@ -103,8 +103,11 @@ export class ProtoWriter {
     this.at += length;
   }
 
-  /** The bytes written, in a buffer of their own. */
+  /**
+   * The bytes written: a view of the writer's buffer, not a copy (grpc-js copies a message
+   * into its frame anyway). A writer is done once its bytes are taken.
+   */
   bytes(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.at));
+    return this.buf.subarray(0, this.at);
   }
 }

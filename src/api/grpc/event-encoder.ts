@@ -43,13 +43,16 @@ export function encodeQueryResponse(items: readonly StoredEvent[], nextCursor: s
   return w.bytes();
 }
 
-/** The serialized `SubscribeResponse{event}` of a stored event. */
+/**
+ * The serialized `SubscribeResponse{event}` of a stored event, in a buffer of its own
+ * (pre-encoded.ts keeps thousands of them, and the writer's buffer has room to spare).
+ */
 export function encodeSubscribeEvent(ev: StoredEvent): Buffer {
   const w = new ProtoWriter(1024 + ev.payloadJson.length);
   const start = w.beginMessage(1);
   writeEvent(w, ev);
   w.endMessage(start);
-  return w.bytes();
+  return Buffer.from(w.bytes());
 }
 
 /** Bytes of one AppendResult: seq, id and timestamp (ASCII), event_hash, deduplicated. */
