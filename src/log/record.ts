@@ -35,7 +35,8 @@ export function encodeFrames(events: readonly StoredEvent[]): EncodedFrames {
   for (const ev of events) {
     estimate += 256 + 3 * (ev.event_type.length + ev.entity_id.length + (ev.entity_name?.length ?? 0) + ev.actor_id.length + ev.organization_id.length + ev.payloadJson.length);
   }
-  const w = new Writer(Buffer.allocUnsafe(estimate));
+  // Never from Buffer's shared pool: the log hands this memory over to its writer thread.
+  const w = new Writer(Buffer.allocUnsafeSlow(estimate));
   const frameLengths: number[] = [];
   let timestamp = '';
   let timestampMs = 0;

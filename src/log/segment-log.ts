@@ -48,12 +48,18 @@ export interface LogEntry {
 }
 
 /** Consecutive frames of one segment, as written: what the indexer consumes. */
-export interface FrameBatch {
+/** Consecutive frames of one segment, by place: `length` bytes from `offset`. */
+export interface FrameRun {
   /** The folder of the segment files. */
   dir: string;
   segment: number;
   /** Offset of the first frame. */
   offset: number;
+  length: number;
+}
+
+/** A run of frames with their bytes, as recovery reads them. */
+export interface FrameBatch extends FrameRun {
   frames: Buffer;
 }
 
@@ -155,8 +161,10 @@ export class SegmentLog {
   /**
    * Appends sealed events (seqs continuing the head) as one write and one sync. Resolves
    * with each event's location once durable; on failure nothing of the group remains.
+   * The frames' memory is handed over to the writer thread, not copied: `encoded.frames`
+   * is empty once this returns.
    */
-  async append(events: readonly StoredEvent[], encoded: EncodedFrames = encodeFrames(events)): Promise<{ locations: Location[]; batch: FrameBatch }> {
+  async append(events: readonly StoredEvent[], encoded: EncodedFrames = encodeFrames(events)): Promise<{ locations: Location[]; run: FrameRun }> {
     this.assertOpen();
     const { frames, frameLengths } = encoded;
     const first = events[0];
@@ -189,7 +197,7 @@ export class SegmentLog {
     this.writeOffset = at;
     const last = events[events.length - 1] as StoredEvent;
     this.lastHead = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
-    return { locations, batch: { dir: this.segmentsDir, segment, offset: start, frames } };
+    return { locations, run: { dir: this.segmentsDir, segment, offset: start, length: at - start } };
   }
 
   /** Reads the event at a known location, checking its frame and its seq. */
@@ -320,7 +328,8 @@ export class SegmentLog {
     let batchOffset = 0;
     const flush = async (segment: number): Promise<void> => {
       if (batch.length === 0) return;
-      await hooks.visit({ dir: this.segmentsDir, segment, offset: batchOffset, frames: Buffer.concat(batch) });
+      const frames = Buffer.concat(batch);
+      await hooks.visit({ dir: this.segmentsDir, segment, offset: batchOffset, length: frames.length, frames });
       batch = [];
     };
 

@@ -5,7 +5,7 @@
 import type { Worker } from 'node:worker_threads';
 import { SpineError, type ErrorCode } from '../errors';
 import type { IndexHead, Posting } from '../index';
-import type { FrameBatch, SegmentFiles } from '../log';
+import type { FrameRun, SegmentFiles } from '../log';
 import { startWorker } from '../worker-script';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
@@ -14,19 +14,6 @@ import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
  * that makes the cursor) in one round trip; later pages double, up to the last size.
  */
 const FRAME_PAGES = [128, 256, 512, 1024] as const;
-
-/** Consecutive frames of one segment, by place: `length` bytes from `offset`. */
-export interface LogRun {
-  dir: string;
-  segment: number;
-  offset: number;
-  length: number;
-}
-
-/** The run of a batch of frames as the log wrote them. */
-export function runOf(batch: FrameBatch): LogRun {
-  return { dir: batch.dir, segment: batch.segment, offset: batch.offset, length: batch.frames.length };
-}
 
 /** Where a sequential read starts: the frame of `seq` at `offset`, and the bytes from there. */
 export interface LogStart {
@@ -97,7 +84,7 @@ export class IndexClient {
    * Indexes a run of frames once they are in the log (the worker reads them there): one
    * segment's bytes from `offset` on, one or more group commits' worth.
    */
-  async write(run: LogRun): Promise<void> {
+  async write(run: FrameRun): Promise<void> {
     this.head = await this.call({ op: 'write', dir: run.dir, segment: run.segment, offset: run.offset, length: run.length });
   }
 

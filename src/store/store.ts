@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { SpineError, isSpineError } from '../errors';
 import { eventHash, uuidv7, validateBatch, verifyEventHashes, type EnvelopeOptions } from '../event';
 import { GENESIS_HASH, type StoredEvent, type ValidEvent } from '../event/types';
-import { SegmentLog, encodeFrames, type Durability, type EncodedFrames, type FrameBatch, type LogHead } from '../log';
-import { IndexClient, runOf, type LogRun } from './index-client';
+import { SegmentLog, encodeFrames, type Durability, type EncodedFrames, type FrameRun, type LogHead } from '../log';
+import { IndexClient } from './index-client';
 import { filterFingerprint, normalizeFilter, type NormalizedFilter, type QueryFilter } from './filter';
 import { EventReader } from './reader';
 import { RecentIds } from './recent-ids';
@@ -109,7 +109,7 @@ interface SealedGroup {
 
 /** A durable group waiting for its index write (after which subscribers are handed it). */
 interface IndexWaiting {
-  run: LogRun;
+  run: FrameRun;
   sealed: StoredEvent[];
   requests: number;
   ids: ReadonlyMap<string, StoredEvent>;
@@ -183,7 +183,7 @@ export class Store {
       const ih = index.indexedHead;
       const resume = ih === undefined ? undefined : { head: { seq: ih.seq, event_hash: ih.event_hash, timestamp: ih.timestamp }, segment: ih.segment, offset: ih.offset };
       const log = await SegmentLog.open({ dir: options.dataDir, segmentBytes: options.segmentBytes, durability: options.durability }, resume, {
-        visit: (batch) => index.write(runOf(batch)),
+        visit: (batch) => index.write(batch),
         progress: options.onRecoveryProgress,
         truncated: (segment, offset, bytesCut) => options.onNotice?.('cut a torn tail off the log (an append that was never acknowledged)', { segment, offset, bytesCut }),
       });
@@ -397,8 +397,8 @@ export class Store {
     const last = sealed[sealed.length - 1] as StoredEvent;
     const writeStart = performance.now();
     const done = this.log.append(sealed, group.encoded).then(
-      ({ batch }) => {
-        this.afterWrite(group, batch, performance.now() - writeStart);
+      ({ run }) => {
+        this.afterWrite(group, run, performance.now() - writeStart);
         return true;
       },
       (err: unknown) => {
@@ -410,14 +410,14 @@ export class Store {
     return { done, last: { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp }, ids: sealedInGroup };
   }
 
-  private afterWrite(group: SealedGroup, batch: FrameBatch, writeMs: number): void {
+  private afterWrite(group: SealedGroup, run: FrameRun, writeMs: number): void {
     const { sealed, accepted, sealedInGroup } = group;
     const last = sealed[sealed.length - 1] as StoredEvent;
     // Durable: acknowledged now. Reads wait for the index to cover it (visibleSeq).
     this.acked = { seq: last.seq, event_hash: last.event_hash, timestamp: last.timestamp };
     for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
     this.unindexedGroups += 1;
-    this.toIndex.push({ run: runOf(batch), sealed, requests: accepted.length, ids: sealedInGroup, writeMs });
+    this.toIndex.push({ run, sealed, requests: accepted.length, ids: sealedInGroup, writeMs });
     this.indexChain = this.indexChain.then(() => this.indexWaiting());
   }
 
@@ -487,7 +487,7 @@ export class Store {
    * Index writes only fail on a full or failing disk. The events are already durable, so
    * keep trying (reopening LevelDB, which stops writing after an error) until it works.
    */
-  private async indexWithRetry(run: LogRun): Promise<void> {
+  private async indexWithRetry(run: FrameRun): Promise<void> {
     let delayMs = 50;
     for (;;) {
       try {
