@@ -13,7 +13,7 @@ import {
   LOCATION_STRIDE,
   POSTING_ENTRY_BYTES,
   Tag,
-  entityValue,
+  type TagLetter,
   ID_LETTER,
   LOCATION_LETTER,
   TIME_LETTER,
@@ -21,6 +21,7 @@ import {
   postingKey,
   postingKeySeq,
   postingPrefix,
+  writePostingPrefix,
   readU64,
   timeKey,
   u64KeyInto,
@@ -70,6 +71,9 @@ type Db = ClassicLevel<Buffer, Buffer>;
 export class EventIndex {
   private head: IndexHead | undefined;
   private lastTimeMs = -1;
+  /** Posting keys and chunks are built in these: LevelDB copies each key and value on put. */
+  private keyScratch = Buffer.allocUnsafeSlow(256);
+  private chunkScratch = Buffer.allocUnsafeSlow(64 * 1024);
 
   private constructor(private db: Db, private readonly dir: string) {}
 
@@ -139,8 +143,7 @@ export class EventIndex {
     const u64Scratch = Buffer.allocUnsafe(9);
     const u32Value = Buffer.allocUnsafe(4);
     const u64Value = Buffer.allocUnsafe(8);
-    const postings = TAGS.map(() => new Map<string, number[]>());
-    const values: string[] = new Array<string>(TAGS.length);
+    const postings = new WritePostings();
     let lastTimeMs = this.lastTimeMs;
     let maxIdMs = this.head?.maxIdMs ?? 0;
     for (const r of records) {
@@ -161,39 +164,26 @@ export class EventIndex {
         batch.put(u64KeyInto(u64Scratch, TIME_LETTER, r.timestampMs), u64Value);
         lastTimeMs = r.timestampMs;
       }
-      const eventType = r.event_type;
-      const dot1 = eventType.indexOf('.');
-      const dot2 = eventType.indexOf('.', dot1 + 1);
-      const entityType = eventType.slice(dot1 + 1, dot2);
-      values[0] = entityValue(entityType, r.entity_id);
-      values[1] = entityType;
-      values[2] = eventType;
-      values[3] = eventType.slice(0, dot2);
-      values[4] = eventType.slice(0, dot1);
-      values[5] = r.organization_id;
-      values[6] = r.actor_id;
-      values[7] = r.severity;
-      values[8] = r.environment;
-      for (let t = 0; t < TAGS.length; t++) {
-        const map = postings[t] as Map<string, number[]>;
-        const value = values[t] as string;
-        const list = map.get(value);
-        if (list === undefined) map.set(value, [seq, r.offset, r.length]);
-        else list.push(seq, r.offset, r.length);
-      }
+      postings.add(r);
     }
-    for (let t = 0; t < TAGS.length; t++) {
-      for (const [value, list] of postings[t] as Map<string, number[]>) {
-        const firstSeq = list[0] as number;
-        const chunk = Buffer.allocUnsafe((list.length / 3) * POSTING_ENTRY_BYTES);
-        for (let i = 0, at = 0; i < list.length; i += 3, at += POSTING_ENTRY_BYTES) {
-          chunk.writeUInt32BE((list[i] as number) - firstSeq, at);
-          chunk.writeUInt32BE(list[i + 1] as number, at + 4);
-          chunk.writeUInt32BE(list[i + 2] as number, at + 8);
-        }
-        batch.put(postingKey(postingPrefix((TAGS[t] as string) + value), firstSeq), chunk);
+    const put = (tag: number, value: string, list: number[], entityId?: string): void => {
+      const most = 12 + 3 * (value.length + (entityId?.length ?? 0));
+      if (this.keyScratch.length < most) this.keyScratch = Buffer.allocUnsafeSlow(2 * most);
+      const key = this.keyScratch;
+      const end = writePostingPrefix(key, tag, value, entityId);
+      const firstSeq = list[0] as number;
+      writeU64(key, end, firstSeq);
+      const bytes = (list.length / 3) * POSTING_ENTRY_BYTES;
+      if (this.chunkScratch.length < bytes) this.chunkScratch = Buffer.allocUnsafeSlow(2 * bytes);
+      const chunk = this.chunkScratch;
+      for (let i = 0, at = 0; i < list.length; i += 3, at += POSTING_ENTRY_BYTES) {
+        writeU32(chunk, at, (list[i] as number) - firstSeq);
+        writeU32(chunk, at + 4, list[i + 1] as number);
+        writeU32(chunk, at + 8, list[i + 2] as number);
       }
-    }
+      batch.put(key.subarray(0, end + 8), chunk.subarray(0, bytes));
+    };
+    postings.flush(put);
     batch.put(HEAD_KEY, pack([head.seq, head.event_hash, head.timestamp, head.segment, head.offset, maxIdMs]));
     try {
       await batch.write();
@@ -308,8 +298,109 @@ export class EventIndex {
 const FIRST_CHUNK_BATCH = 16;
 const MAX_CHUNK_BATCH = 256;
 
-/** The posting tags in the order `write` fills them. */
-const TAGS = [Tag.entity, Tag.entityType, Tag.eventType, Tag.typePrefix, Tag.domain, Tag.organization, Tag.actor, Tag.severity, Tag.environment];
+const code = (tag: TagLetter): number => tag.charCodeAt(0);
+
+/** One event type's postings in a write, and the posting lists its name's parts add to. */
+interface TypePostings {
+  list: number[];
+  entityType: string;
+  typePrefix: string;
+  domain: string;
+  /** The entity postings of its entity type, by entity_id (shared with its other types). */
+  entities: Map<string, number[]>;
+}
+
+/**
+ * The posting lists of one index write, as flat [seq, offset, length, …] triples, by tag and
+ * value. Each event costs a look-up per event_type, entity_id, organization, actor, severity
+ * and environment; the lists of the event_type's parts (entity type, domain.entity type,
+ * domain) are merged from the event types' lists once, at the end.
+ */
+class WritePostings {
+  private readonly byType = new Map<string, TypePostings>();
+  private readonly byEntityType = new Map<string, Map<string, number[]>>();
+  private readonly organizations = new Map<string, number[]>();
+  private readonly actors = new Map<string, number[]>();
+  private readonly severities = new Map<string, number[]>();
+  private readonly environments = new Map<string, number[]>();
+
+  add(r: IndexRecord): void {
+    let type = this.byType.get(r.event_type);
+    if (type === undefined) {
+      const eventType = r.event_type;
+      const dot1 = eventType.indexOf('.');
+      const dot2 = eventType.indexOf('.', dot1 + 1);
+      const entityType = eventType.slice(dot1 + 1, dot2);
+      let entities = this.byEntityType.get(entityType);
+      if (entities === undefined) this.byEntityType.set(entityType, (entities = new Map()));
+      type = { list: [], entityType, typePrefix: eventType.slice(0, dot2), domain: eventType.slice(0, dot1), entities };
+      this.byType.set(eventType, type);
+    }
+    type.list.push(r.seq, r.offset, r.length);
+    addTo(type.entities, r.entity_id, r);
+    addTo(this.organizations, r.organization_id, r);
+    addTo(this.actors, r.actor_id, r);
+    addTo(this.severities, r.severity, r);
+    addTo(this.environments, r.environment, r);
+  }
+
+  /** Hands over each posting list: its tag, value (entity: type and id) and entries. */
+  flush(put: (tag: number, value: string, list: number[], entityId?: string) => void): void {
+    for (const [entityType, entities] of this.byEntityType) {
+      for (const [entityId, list] of entities) put(code(Tag.entity), entityType, list, entityId);
+    }
+    const parts = { entityType: new Map<string, number[][]>(), typePrefix: new Map<string, number[][]>(), domain: new Map<string, number[][]>() };
+    for (const [eventType, type] of this.byType) {
+      put(code(Tag.eventType), eventType, type.list);
+      for (const part of ['entityType', 'typePrefix', 'domain'] as const) {
+        const lists = parts[part].get(type[part]);
+        if (lists === undefined) parts[part].set(type[part], [type.list]);
+        else lists.push(type.list);
+      }
+    }
+    for (const [value, lists] of parts.entityType) put(code(Tag.entityType), value, mergeBySeq(lists));
+    for (const [value, lists] of parts.typePrefix) put(code(Tag.typePrefix), value, mergeBySeq(lists));
+    for (const [value, lists] of parts.domain) put(code(Tag.domain), value, mergeBySeq(lists));
+    for (const [value, list] of this.organizations) put(code(Tag.organization), value, list);
+    for (const [value, list] of this.actors) put(code(Tag.actor), value, list);
+    for (const [value, list] of this.severities) put(code(Tag.severity), value, list);
+    for (const [value, list] of this.environments) put(code(Tag.environment), value, list);
+  }
+}
+
+function addTo(map: Map<string, number[]>, value: string, r: IndexRecord): void {
+  const list = map.get(value);
+  if (list === undefined) map.set(value, [r.seq, r.offset, r.length]);
+  else list.push(r.seq, r.offset, r.length);
+}
+
+/** One list of triples in seq order from lists that each are in seq order. */
+function mergeBySeq(lists: number[][]): number[] {
+  if (lists.length === 1) return lists[0] as number[];
+  const out: number[] = [];
+  const at = new Array<number>(lists.length).fill(0);
+  for (;;) {
+    let min = -1;
+    for (let k = 0; k < lists.length; k++) {
+      const i = at[k] as number;
+      const list = lists[k] as number[];
+      if (i < list.length && (min < 0 || (list[i] as number) < ((lists[min] as number[])[at[min] as number] as number))) min = k;
+    }
+    if (min < 0) return out;
+    const list = lists[min] as number[];
+    const i = at[min] as number;
+    out.push(list[i] as number, list[i + 1] as number, list[i + 2] as number);
+    at[min] = i + 3;
+  }
+}
+
+/** A u32, big-endian, without Buffer#writeUInt32BE's checks (hot loop). */
+function writeU32(buf: Buffer, at: number, n: number): void {
+  buf[at] = n >>> 24;
+  buf[at + 1] = n >>> 16;
+  buf[at + 2] = n >>> 8;
+  buf[at + 3] = n;
+}
 
 function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);

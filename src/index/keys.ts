@@ -47,6 +47,7 @@ export const POSTING_ENTRY_BYTES = 12;
 export const ID_LETTER = 0x49; // 'I'
 export const LOCATION_LETTER = 0x4c; // 'L'
 export const TIME_LETTER = 0x54; // 'T'
+export const POSTING_LETTER = 0x50; // 'P'
 
 /** Writes a u64 without BigInt (seqs and milliseconds stay below 2^53). */
 export function writeU64(buf: Buffer, at: number, n: number): void {
@@ -90,6 +91,24 @@ export const timeKey = (ms: number): Buffer => u64KeyInto(Buffer.allocUnsafe(9),
 /** The byte prefix of one posting list: 'P' tag value 0x00. */
 export function postingPrefix(tagAndValue: string): Buffer {
   return Buffer.from(`P${tagAndValue}\0`, 'utf8');
+}
+
+/**
+ * postingPrefix of a tag (its letter's code) and a value, written at the start of `key`,
+ * which has room for 3 + 3 × (value.length + entityId.length + 1) bytes; an entity's value
+ * is given as its type and `entityId` (entityValue). Returns the prefix's length.
+ */
+export function writePostingPrefix(key: Buffer, tag: number, value: string, entityId?: string): number {
+  const utf8 = key as unknown as { utf8Write(s: string, at: number): number };
+  key[0] = POSTING_LETTER;
+  key[1] = tag;
+  let end = 2 + utf8.utf8Write(value, 2);
+  if (entityId !== undefined) {
+    key[end++] = 0x2f; // '/'
+    end += utf8.utf8Write(entityId, end);
+  }
+  key[end] = 0;
+  return end + 1;
 }
 
 export function postingKey(prefix: Buffer, firstSeq: number): Buffer {
