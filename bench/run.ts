@@ -39,6 +39,7 @@ import type { System, SystemName } from './peers/system';
 import { runFanout } from './workloads/fanout';
 import { runStores } from './workloads/stores';
 import { runW1, runW2 } from './workloads/w1-w2';
+import { HOST_PROBE, hostProbe } from './lib/host-probe';
 
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 /** W1 and W2: unmeasured events sent first, as a share of the measured count (w1-w2.ts). */
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
   const q = flags.quick;
   const sizes = q ? [10_000, 50_000] : flags.huge ? [100_000, 1_000_000, 10_000_000] : [100_000, 1_000_000];
   const results: Results = { schema: 1, run: '', quick: q, conditions: conditions(flags, sizes, statuses), systems: statuses, ratios: [], targets: [], errors: failures };
+  results.conditions.host_probe_us_at_start = hostProbe();
   log(`event-spine bench${q ? ' (quick)' : ''}: ${systems.map((s) => s.name).join(', ')}; workloads ${[...flags.only].join(',')}`);
 
   if (flags.only.has('W1')) {
@@ -228,6 +230,8 @@ async function main(): Promise<void> {
   }
 
   results.conditions.load_average_at_end = loadavg().map((x) => Math.round(x * 100) / 100);
+  results.conditions.host_probe_us_at_end = hostProbe();
+  results.conditions.host_probe = HOST_PROBE;
   results.conditions.duration_s = Math.round((Date.now() - started) / 1000);
   results.ratios = computeRatios(results);
   results.targets = computeTargets(results);
