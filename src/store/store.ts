@@ -131,6 +131,20 @@ function retriesOf(group: readonly Pending[], ids: ReadonlyMap<string, StoredEve
   return group.some((p) => p.events.some((ev) => ev.id !== undefined && ids.has(ev.id)));
 }
 
+/** The newest event sealed with `id` among groups not yet indexed, if any. */
+function unindexed(groups: readonly ReadonlyMap<string, StoredEvent>[], id: string): StoredEvent | undefined {
+  for (let i = groups.length - 1; i >= 0; i--) {
+    const ev = (groups[i] as ReadonlyMap<string, StoredEvent>).get(id);
+    if (ev !== undefined) return ev;
+  }
+  return undefined;
+}
+
+function forget<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
+
 export const DEFAULT_QUERY_LIMIT = 100;
 export const MAX_QUERY_LIMIT = 10_000;
 const DEFAULT_MAX_SCAN = 100_000;
@@ -149,8 +163,11 @@ export class Store {
   private readonly toIndex: IndexWaiting[] = [];
   private unindexedGroups = 0;
   private indexDrained: (() => void) | undefined;
-  /** Sealed but not yet indexed: consulted for idempotency until the index has them. */
-  private readonly unindexedIds = new Map<string, StoredEvent>();
+  /**
+   * The client-given ids of each group sealed but not yet indexed, oldest first: consulted
+   * for idempotency until the index has them (only for ids not surely new, so rarely).
+   */
+  private readonly unindexedIds: ReadonlyMap<string, StoredEvent>[] = [];
   /** Which ids are surely new, so need no look-up in the index. */
   private readonly recentIds: RecentIds;
   /** The last durable (acknowledged) event. */
@@ -310,15 +327,13 @@ export class Store {
     for (const pending of group) {
       const stored: StoredEvent[] = [];
       const fresh: boolean[] = [];
-      // Client-given ids this request seals, for a repeat within the request itself.
-      let mine: Map<string, StoredEvent> | undefined;
       let conflict: SpineError | undefined;
       const events = pending.events;
       for (let i = 0; i < events.length; i++) {
         const ev = events[i] as ValidEvent;
         const id = ev.id;
         if (id !== undefined) {
-          const existing = mine?.get(id) ?? sealedInGroup.get(id) ?? known.get(id);
+          const existing = sealedInGroup.get(id) ?? known.get(id);
           if (existing !== undefined) {
             if (!sameContent(ev, existing)) {
               conflict = new SpineError('ID_CONFLICT', `events[${i}].id: event ${id} already exists (seq ${existing.seq}) with different content`, { field: `events[${i}].id` });
@@ -355,18 +370,18 @@ export class Store {
         record.event_hash = eventHash(record);
         previousHash = record.event_hash;
         this.recentIds.add(record.id);
-        if (id !== undefined) (mine ??= new Map()).set(id, record);
+        if (id !== undefined) sealedInGroup.set(id, record);
         stored.push(record);
         fresh.push(true);
       }
       if (conflict !== undefined) {
-        // The whole request is refused: roll back the seqs it took.
+        // The whole request is refused: roll back the seqs and ids it took.
         seq -= fresh.filter(Boolean).length;
+        for (let j = 0; j < stored.length; j++) if (fresh[j]) sealedInGroup.delete((stored[j] as StoredEvent).id);
         previousHash = sealed.length > 0 ? (sealed[sealed.length - 1] as StoredEvent).event_hash : baseHash;
         pending.reject(conflict);
         continue;
       }
-      if (mine !== undefined) for (const [id, record] of mine) sealedInGroup.set(id, record);
       for (let j = 0; j < stored.length; j++) if (fresh[j]) sealed.push(stored[j] as StoredEvent);
       accepted.push({ pending, stored, fresh });
     }
@@ -379,13 +394,13 @@ export class Store {
     }
     this.lastTimestampMs = now;
     // Only client-given ids can come back as retries before the index has them.
-    for (const [id, ev] of sealedInGroup) this.unindexedIds.set(id, ev);
+    if (sealedInGroup.size > 0) this.unindexedIds.push(sealedInGroup);
     return { sealed, accepted, sealedInGroup, encoded: encodeFrames(sealed) };
   }
 
   /** Undoes sealGroup's bookkeeping for a group that will not be written as sealed. */
   private unseal(group: SealedGroup): void {
-    for (const id of group.sealedInGroup.keys()) this.unindexedIds.delete(id);
+    forget(this.unindexedIds, group.sealedInGroup);
   }
 
   /**
@@ -444,7 +459,7 @@ export class Store {
       const indexMs = performance.now() - indexStart;
       for (const g of groups) {
         this.options.onCommit?.({ requests: g.requests, events: g.sealed.length, bytes: g.run.length, writeMs: g.writeMs, indexMs });
-        for (const id of g.ids.keys()) this.unindexedIds.delete(id);
+        forget(this.unindexedIds, g.ids);
         this.indexedSeq = (g.sealed[g.sealed.length - 1] as StoredEvent).seq;
         for (const listener of this.listeners) listener.push(g.sealed);
       }
@@ -465,10 +480,11 @@ export class Store {
     const ask: string[] = [];
     for (const p of group) {
       for (const ev of p.events) {
-        if (ev.id === undefined || known.has(ev.id)) continue;
-        const sealed = this.unindexedIds.get(ev.id);
+        // A sealed id is never surely new: only the others are looked for.
+        if (ev.id === undefined || this.recentIds.isSurelyNew(ev.id) || known.has(ev.id)) continue;
+        const sealed = unindexed(this.unindexedIds, ev.id);
         if (sealed !== undefined) known.set(ev.id, sealed);
-        else if (!this.recentIds.isSurelyNew(ev.id)) ask.push(ev.id);
+        else ask.push(ev.id);
       }
     }
     if (ask.length === 0) return known;
