@@ -60,18 +60,17 @@ export function recordCanonical(ev: HashedFields): string {
     throw new TypeError(`recordCanonical: seq must be a positive safe integer, not ${String(ev.seq)}`);
   }
   // The common case: no value needs an escape, so each is its own JSON text between quotes.
-  // A template literal builds a flat string, which hashes ~2.5× faster than the rope that
-  // `+` concatenation leaves behind.
-  if (
-    plain(ev.event_type) && plain(ev.actor_id) && plain(ev.entity_id) && plain(ev.organization_id) &&
-    (ev.entity_name === undefined || plain(ev.entity_name)) && plain(ev.action) && plain(ev.domain) &&
-    plain(ev.entity_type) && plain(ev.actor_type) && plain(ev.environment) && plain(ev.severity) &&
-    plain(ev.id) && plain(ev.payload_hash) && plain(ev.previous_hash) && plain(ev.timestamp)
-  ) {
-    if (ev.entity_name !== undefined) {
-      return `{"action":"${ev.action}","actor_id":"${ev.actor_id}","actor_type":"${ev.actor_type}","domain":"${ev.domain}","entity_id":"${ev.entity_id}","entity_name":"${ev.entity_name}","entity_type":"${ev.entity_type}","environment":"${ev.environment}","event_type":"${ev.event_type}","id":"${ev.id}","organization_id":"${ev.organization_id}","payload_hash":"${ev.payload_hash}","previous_hash":"${ev.previous_hash}","seq":${ev.seq},"severity":"${ev.severity}","timestamp":"${ev.timestamp}"}`;
-    }
-    return `{"action":"${ev.action}","actor_id":"${ev.actor_id}","actor_type":"${ev.actor_type}","domain":"${ev.domain}","entity_id":"${ev.entity_id}","entity_type":"${ev.entity_type}","environment":"${ev.environment}","event_type":"${ev.event_type}","id":"${ev.id}","organization_id":"${ev.organization_id}","payload_hash":"${ev.payload_hash}","previous_hash":"${ev.previous_hash}","seq":${ev.seq},"severity":"${ev.severity}","timestamp":"${ev.timestamp}"}`;
+  // A template literal builds it, and one regular expression checks the whole text in a
+  // single native pass: every value is between its quotes with nothing JSON escapes in it
+  // (a quote, a backslash, a control character or a surrogate sends the record to the
+  // escaping path below). The test also flattens the text, which the hash then reads as
+  // it is. Checking each value in a loop of its own took a third of event_hash's time.
+  if (ev.entity_name !== undefined) {
+    const text = `{"action":"${ev.action}","actor_id":"${ev.actor_id}","actor_type":"${ev.actor_type}","domain":"${ev.domain}","entity_id":"${ev.entity_id}","entity_name":"${ev.entity_name}","entity_type":"${ev.entity_type}","environment":"${ev.environment}","event_type":"${ev.event_type}","id":"${ev.id}","organization_id":"${ev.organization_id}","payload_hash":"${ev.payload_hash}","previous_hash":"${ev.previous_hash}","seq":${ev.seq},"severity":"${ev.severity}","timestamp":"${ev.timestamp}"}`;
+    if (PLAIN_RECORD_WITH_NAME.test(text)) return text;
+  } else {
+    const text = `{"action":"${ev.action}","actor_id":"${ev.actor_id}","actor_type":"${ev.actor_type}","domain":"${ev.domain}","entity_id":"${ev.entity_id}","entity_type":"${ev.entity_type}","environment":"${ev.environment}","event_type":"${ev.event_type}","id":"${ev.id}","organization_id":"${ev.organization_id}","payload_hash":"${ev.payload_hash}","previous_hash":"${ev.previous_hash}","seq":${ev.seq},"severity":"${ev.severity}","timestamp":"${ev.timestamp}"}`;
+    if (PLAIN_RECORD.test(text)) return text;
   }
   const s = quoteString;
   return (
@@ -95,14 +94,17 @@ export function recordCanonical(ev: HashedFields): string {
   );
 }
 
-/** Whether a string's JSON text is just the string between quotes (nothing to escape). */
-function plain(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
-  }
-  return true;
+/**
+ * The record's text when no value needs escaping: the keys in order, each string value
+ * free of quotes, backslashes, control characters and surrogates, the seq in digits.
+ */
+function plainRecord(withName: boolean): RegExp {
+  const value = '"[^"\\\\\\x00-\\x1f\\ud800-\\udfff]*"';
+  const fields = RECORD_FIELDS.filter((name) => withName || name !== 'entity_name').map((name) => `"${name}":${name === 'seq' ? '[0-9]+' : value}`);
+  return new RegExp(`^\\{${fields.join(',')}\\}$`);
 }
+const PLAIN_RECORD_WITH_NAME = plainRecord(true);
+const PLAIN_RECORD = plainRecord(false);
 
 /** event_hash = SHA-256 of JCS(record). */
 export function eventHash(ev: HashedFields): string {
