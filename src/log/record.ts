@@ -40,6 +40,8 @@ export function encodeFrames(events: readonly StoredEvent[]): EncodedFrames {
   const frameLengths: number[] = [];
   let timestamp = '';
   let timestampMs = 0;
+  let lastHash = '';
+  let lastHashAt = 0;
   for (const ev of events) {
     if (ev.timestamp !== timestamp) {
       timestamp = ev.timestamp;
@@ -63,7 +65,11 @@ export function encodeFrames(events: readonly StoredEvent[]): EncodedFrames {
     w.uint(SEVERITIES.indexOf(ev.severity));
     w.str(ev.payloadJson);
     w.hash(ev.payload_hash);
-    w.hash(ev.previous_hash);
+    // previous_hash is the event before's event_hash, already written: copied, not parsed.
+    if (ev.previous_hash === lastHash) w.copyHash(lastHashAt);
+    else w.hash(ev.previous_hash);
+    lastHashAt = w.at;
+    lastHash = ev.event_hash;
     w.hash(ev.event_hash);
     const bodyLength = w.at - bodyStart;
     w.buf.writeUInt32BE(bodyLength, frameStart);
@@ -161,6 +167,12 @@ class Writer {
     this.buf[this.at] = 0xc4;
     this.buf[this.at + 1] = 32;
     this.hexBytes(hex, 0, 64, this.at + 2);
+    this.at += 34;
+  }
+
+  /** The bin8 of 32 bytes written by `hash` at `from`, again. */
+  copyHash(from: number): void {
+    this.buf.copyWithin(this.at, from, from + 34);
     this.at += 34;
   }
 }
