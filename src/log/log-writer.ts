@@ -48,7 +48,7 @@ export class LogWriter {
   /**
    * Writes all of `bytes` at `position` of the file `fd`, then fdatasyncs it if `sync`.
    * The memory of `bytes` moves to the thread (it must own its ArrayBuffer, see
-   * encodeFrames): a copy of a group's frames cost the main thread about 1 µs an event.
+   * encodeFrames): posting a group's frames took 60–80 µs copied, 12–33 µs moved.
    */
   write(fd: number, bytes: Buffer, position: number, sync: boolean): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);

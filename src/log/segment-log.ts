@@ -47,8 +47,7 @@ export interface LogEntry {
   loc: Location;
 }
 
-/** Consecutive frames of one segment, as written: what the indexer consumes. */
-/** Consecutive frames of one segment, by place: `length` bytes from `offset`. */
+/** Consecutive frames of one segment, by place (`length` bytes from `offset`): what the indexer consumes. */
 export interface FrameRun {
   /** The folder of the segment files. */
   dir: string;
