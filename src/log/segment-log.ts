@@ -57,9 +57,9 @@ export interface FrameRun {
   length: number;
 }
 
-/** A run of frames with their bytes, as recovery reads them. */
+/** A run of frames as recovery finds them, with how many frames it holds. */
 export interface FrameBatch extends FrameRun {
-  frames: Buffer;
+  frames: number;
 }
 
 export interface LogHead {
@@ -90,11 +90,6 @@ interface ScanDamage {
   offset: number;
   incomplete: boolean;
   expectedSeq: number;
-}
-
-interface ScannedFrame extends LogEntry {
-  /** The frame's bytes (header and body). */
-  frame: Buffer;
 }
 
 /**
@@ -323,13 +318,14 @@ export class SegmentLog {
     const sizes = await Promise.all(this.segments.map(async (s) => (await stat(this.fileOf(s))).size));
     const totalBytes = sizes.slice(startIndex).reduce((a, b) => a + b, 0) - offset;
     let scannedBefore = 0;
-    let batch: Buffer[] = [];
+    // The frames to hand over, by place: the index reads them from the segment itself.
+    let batchFrames = 0;
     let batchOffset = 0;
+    let batchEnd = 0;
     const flush = async (segment: number): Promise<void> => {
-      if (batch.length === 0) return;
-      const frames = Buffer.concat(batch);
-      await hooks.visit({ dir: this.segmentsDir, segment, offset: batchOffset, length: frames.length, frames });
-      batch = [];
+      if (batchFrames === 0) return;
+      await hooks.visit({ dir: this.segmentsDir, segment, offset: batchOffset, length: batchEnd - batchOffset, frames: batchFrames });
+      batchFrames = 0;
     };
 
     for (let i = startIndex; i < this.segments.length; i++) {
@@ -360,9 +356,10 @@ export class SegmentLog {
         previousHash = ev.event_hash;
         this.lastHead = { seq: ev.seq, event_hash: ev.event_hash, timestamp: ev.timestamp };
         end = entry.loc.offset + entry.loc.length;
-        if (batch.length === 0) batchOffset = entry.loc.offset;
-        batch.push(entry.frame);
-        if (batch.length >= VISIT_BATCH) {
+        if (batchFrames === 0) batchOffset = entry.loc.offset;
+        batchFrames += 1;
+        batchEnd = end;
+        if (batchFrames >= VISIT_BATCH) {
           await flush(segment);
           hooks.progress?.(scannedBefore + end - offset, totalBytes);
         }
@@ -401,7 +398,7 @@ export class SegmentLog {
     end: number,
     initial?: Buffer,
     fromSeq = 0,
-  ): AsyncGenerator<ScannedFrame | ScanDamage> {
+  ): AsyncGenerator<LogEntry | ScanDamage> {
     const fh = await this.readHandle(segment);
     // Bytes read elsewhere may run past what this scan may look at (an append under way).
     let buf = initial === undefined ? Buffer.alloc(0) : initial.subarray(0, Math.max(0, Math.min(initial.length, end - offset)));
@@ -430,7 +427,7 @@ export class SegmentLog {
           return;
         }
         nextSeq = event.seq + 1;
-        yield { event, loc: { segment, offset: frameOffset, length: parsed.frameBytes }, frame: buf.subarray(at, at + parsed.frameBytes) };
+        yield { event, loc: { segment, offset: frameOffset, length: parsed.frameBytes } };
         at += parsed.frameBytes;
         continue;
       }
