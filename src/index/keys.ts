@@ -88,9 +88,10 @@ export function u64KeyInto(key: Buffer, letter: number, n: number): Buffer {
 
 export const timeKey = (ms: number): Buffer => u64KeyInto(Buffer.allocUnsafe(9), TIME_LETTER, ms);
 
-/** The byte prefix of one posting list: 'P' tag value 0x00. */
+/** The byte prefix of one posting list: 'P' tag value 0x00 (tagAndValue: the tag's letter, then the value). */
 export function postingPrefix(tagAndValue: string): Buffer {
-  return Buffer.from(`P${tagAndValue}\0`, 'utf8');
+  const key = Buffer.allocUnsafe(3 + 3 * tagAndValue.length);
+  return key.subarray(0, writePostingPrefix(key, tagAndValue.charCodeAt(0), tagAndValue.slice(1)));
 }
 
 /**
