@@ -219,6 +219,119 @@ export function decodeRaw(body: Uint8Array): RawRecord {
   };
 }
 
+/** What the index keeps of a record, and where the record's event_hash bytes are. */
+export interface IndexedFields {
+  seq: number;
+  id: Uint8Array;
+  event_type: string;
+  entity_id: string;
+  actor_id: string;
+  organization_id: string;
+  environment: Environment;
+  timestampMs: number;
+  severity: Severity;
+  /** Offset in the body of event_hash's 32 bytes. */
+  eventHashAt: number;
+}
+
+/**
+ * decodeRaw for the index worker: reads in place only what the index keeps, and steps over
+ * the entity name, the payload and the digests without making strings or views of them
+ * (1.45 → 0.5 µs a W1 event). Takes every msgpack form a field can have, so bodies any
+ * msgpack encoder wrote decode as with decodeRaw; throws a TypeError naming the field
+ * where the layout is wrong.
+ */
+export function decodeIndexed(body: Buffer): IndexedFields {
+  if (body[0] !== 0x9f) throw new TypeError('record is not a 15-field array');
+  const r = new BodyReader(body);
+  r.at = 1;
+  const seq = r.int('seq');
+  const id = body.subarray(r.bin(16, 'id'), r.at);
+  const event_type = r.str('event_type');
+  const entity_id = r.str('entity_id');
+  if (body[r.at] === 0xc0) r.at += 1;
+  else r.skipStr('entity_name');
+  const actor_id = r.str('actor_id');
+  pick(ACTOR_TYPES, r.int('actor_type'), 'actor_type');
+  const organization_id = r.str('organization_id');
+  const environment = pick(ENVIRONMENTS, r.int('environment'), 'environment');
+  const timestampMs = r.int('timestamp');
+  const severity = pick(SEVERITIES, r.int('severity'), 'severity');
+  r.skipStr('payload');
+  r.bin(32, 'payload_hash');
+  r.bin(32, 'previous_hash');
+  const eventHashAt = r.bin(32, 'event_hash');
+  return { seq, id, event_type, entity_id, actor_id, organization_id, environment, timestampMs, severity, eventHashAt };
+}
+
+/** A msgpack cursor over one frame body, for the forms a record's fields take. */
+class BodyReader {
+  at = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  /** A non-negative safe integer: fixint, uint 8/16/32/64 or float64. */
+  int(field: string): number {
+    const buf = this.buf;
+    const tag = this.tag(field);
+    if (tag <= 0x7f) return tag;
+    let n: number;
+    if (tag === 0xcf) {
+      const at = this.take(8, field);
+      n = buf.readUInt32BE(at) * 0x100000000 + buf.readUInt32BE(at + 4);
+    } else if (tag === 0xcb) {
+      n = buf.readDoubleBE(this.take(8, field));
+    } else {
+      n = this.uint(tag - 0xcc, field, 'an integer');
+    }
+    if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`record field ${field} is not an integer`);
+    return n;
+  }
+
+  str(field: string): string {
+    const start = this.skipStr(field);
+    return (this.buf as unknown as Utf8Readable).utf8Slice(start, this.at);
+  }
+
+  /** Steps over a string (fixstr, str 8/16/32); returns where its bytes start. */
+  skipStr(field: string): number {
+    const tag = this.tag(field);
+    const n = tag >= 0xa0 && tag <= 0xbf ? tag & 0x1f : this.uint(tag - 0xd9, field, 'a string');
+    return this.take(n, field);
+  }
+
+  /** Steps over `length` bytes of bin (8/16/32); returns where they start. */
+  bin(length: number, field: string): number {
+    const n = this.uint(this.tag(field) - 0xc4, field, `${length} bytes`);
+    if (n !== length) throw new TypeError(`record field ${field} is not ${length} bytes`);
+    return this.take(n, field);
+  }
+
+  private tag(field: string): number {
+    return this.buf[this.take(1, field)] as number;
+  }
+
+  /** The big-endian uint of width 1, 2 or 4 (`form` 0, 1 or 2) that follows. */
+  private uint(form: number, field: string, what: string): number {
+    const buf = this.buf;
+    if (form === 0) return buf[this.take(1, field)] as number;
+    if (form === 1) return buf.readUInt16BE(this.take(2, field));
+    if (form === 2) return buf.readUInt32BE(this.take(4, field));
+    throw new TypeError(`record field ${field} is not ${what}`);
+  }
+
+  /** Steps over `n` bytes, which must be there; returns where they start. */
+  private take(n: number, field: string): number {
+    const at = this.at;
+    if (at + n > this.buf.length) throw new TypeError(`record field ${field} runs past the end of the record`);
+    this.at = at + n;
+    return at;
+  }
+}
+
+interface Utf8Readable {
+  utf8Slice(start: number, end: number): string;
+}
+
 /**
  * The seq of a frame body without decoding the rest (a sequential read skipping the frames
  * before its range); undefined when the body does not start as a record does.

@@ -10,7 +10,7 @@ import { EventIndex, type IndexHead, type IndexRecord } from '../index';
 import { FRAME_HEADER_BYTES } from '../log/frame';
 import { FrameReader } from '../log/frame-reader';
 import { logDamage, segmentOfSeq, type SegmentFiles } from '../log/segment-files';
-import { decodeRaw } from '../log/record';
+import { decodeIndexed } from '../log/record';
 import { hex, isoTime } from '../log/record-text';
 import type { IndexReply, IndexRequest, IndexResults } from './index-protocol';
 
@@ -26,31 +26,31 @@ function open(): EventIndex {
 function recordsOf(segment: number, offset: number, frames: Uint8Array): { records: IndexRecord[]; head: Omit<IndexHead, 'maxIdMs'> } {
   const buf = Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength);
   const records: IndexRecord[] = [];
-  let lastHash: Uint8Array | undefined;
+  let lastHashAt = 0;
   for (let at = 0; at < buf.length; ) {
     const length = FRAME_HEADER_BYTES + buf.readUInt32BE(at);
-    const raw = decodeRaw(buf.subarray(at + FRAME_HEADER_BYTES, at + length));
+    const fields = decodeIndexed(buf.subarray(at + FRAME_HEADER_BYTES, at + length));
     records.push({
-      seq: raw.seq,
-      id: raw.id,
-      event_type: raw.event_type,
-      entity_id: raw.entity_id,
-      actor_id: raw.actor_id,
-      organization_id: raw.organization_id,
-      severity: raw.severity,
-      environment: raw.environment,
-      timestampMs: raw.timestampMs,
+      seq: fields.seq,
+      id: fields.id,
+      event_type: fields.event_type,
+      entity_id: fields.entity_id,
+      actor_id: fields.actor_id,
+      organization_id: fields.organization_id,
+      severity: fields.severity,
+      environment: fields.environment,
+      timestampMs: fields.timestampMs,
       segment,
       offset: offset + at,
       length,
     });
-    lastHash = raw.event_hash;
+    lastHashAt = at + FRAME_HEADER_BYTES + fields.eventHashAt;
     at += length;
   }
   const last = records[records.length - 1] as IndexRecord;
   return {
     records,
-    head: { seq: last.seq, event_hash: hex(lastHash as Uint8Array), timestamp: isoTime(last.timestampMs), segment, offset: last.offset + last.length },
+    head: { seq: last.seq, event_hash: hex(buf.subarray(lastHashAt, lastHashAt + 32)), timestamp: isoTime(last.timestampMs), segment, offset: last.offset + last.length },
   };
 }
 
