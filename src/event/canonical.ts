@@ -26,20 +26,21 @@ class Fault {
   ) {}
 }
 
+/** A character JSON escapes, or a surrogate (which may be unpaired). */
+const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 /**
  * The JSON text of a string: `"` + s + `"` when nothing in it needs an escape (the common
- * case, a plain scan), else JSON.stringify's escaping, which is RFC 8785's (§3.2.2.2).
- * Returns undefined when the string holds an unpaired surrogate, which JCS cannot encode.
+ * case), else JSON.stringify's escaping, which is RFC 8785's (§3.2.2.2). Returns undefined
+ * when the string holds an unpaired surrogate, which JCS cannot encode.
+ *
+ * The test is a regular expression, not a charCodeAt loop: the two cost the same here, but
+ * once any code in the process subclasses String (ioredis does, `class VerbatimString
+ * extends String`), V8 stops inlining charCodeAt and such a loop runs 3–4× slower.
  */
 function quote(s: string): string | undefined {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) {
-      return slowQuote(s, i);
-    }
-  }
-  return '"' + s + '"';
+  const at = s.search(NEEDS_CARE);
+  return at < 0 ? '"' + s + '"' : slowQuote(s, at);
 }
 
 function slowQuote(s: string, from: number): string | undefined {

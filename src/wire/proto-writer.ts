@@ -7,8 +7,6 @@
  */
 
 const LEN = 2; // wire type of strings and embedded messages
-/** Text up to this many characters is tried as ASCII first (its length then fits one byte). */
-const SHORT_ASCII = 100;
 /** Room kept for a message's length before its bytes are written (a varint of up to 2^35). */
 const LENGTH_ROOM = 5;
 
@@ -56,23 +54,6 @@ export class ProtoWriter {
     const most = 3 * s.length; // UTF-8 bytes of a UTF-16 string, at most
     this.ensure(most + 2 + LENGTH_ROOM);
     this.varint((field << 3) | LEN);
-    if (s.length <= SHORT_ASCII) {
-      // Short ASCII text (ids, digests, names, the timestamp): copied char by char, cheaper
-      // than a call into the UTF-8 writer; other text falls through to it.
-      const buf = this.buf;
-      const start = this.at + 1;
-      let i = 0;
-      for (; i < s.length; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[start + i] = c;
-      }
-      if (i === s.length) {
-        buf[this.at] = i;
-        this.at = start + i;
-        return;
-      }
-    }
     if (most < 0x80) {
       // The length fits one byte whatever the text: write the text, then its length before it.
       const n = this.utf8.utf8Write(s, this.at + 1);
