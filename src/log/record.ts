@@ -220,31 +220,21 @@ export function decodeRaw(body: Uint8Array): RawRecord {
 }
 
 /** What the index keeps of a record, and where the record's event_hash bytes are. */
-export interface IndexedFields {
-  seq: number;
-  id: Uint8Array;
-  event_type: string;
-  entity_id: string;
-  actor_id: string;
-  organization_id: string;
-  environment: Environment;
-  timestampMs: number;
-  severity: Severity;
+export type IndexedFields = Pick<RawRecord, 'seq' | 'id' | 'event_type' | 'entity_id' | 'actor_id' | 'organization_id' | 'environment' | 'timestampMs' | 'severity'> & {
   /** Offset in the body of event_hash's 32 bytes. */
   eventHashAt: number;
-}
+};
 
 /**
  * decodeRaw for the index worker: reads in place only what the index keeps, and steps over
  * the entity name, the payload and the digests without making strings or views of them
- * (1.45 → 0.5 µs a W1 event). Takes every msgpack form a field can have, so bodies any
+ * (1.45 → ~0.9 µs a W1 event). Takes every msgpack form a field can have, so bodies any
  * msgpack encoder wrote decode as with decodeRaw; throws a TypeError naming the field
  * where the layout is wrong.
  */
 export function decodeIndexed(body: Buffer): IndexedFields {
   if (body[0] !== 0x9f) throw new TypeError('record is not a 15-field array');
-  const r = new BodyReader(body);
-  r.at = 1;
+  const r = new BodyReader(body, 1);
   const seq = r.int('seq');
   const id = body.subarray(r.bin(16, 'id'), r.at);
   const event_type = r.str('event_type');
@@ -266,8 +256,10 @@ export function decodeIndexed(body: Buffer): IndexedFields {
 
 /** A msgpack cursor over one frame body, for the forms a record's fields take. */
 class BodyReader {
-  at = 0;
-  constructor(private readonly buf: Buffer) {}
+  constructor(
+    private readonly buf: Buffer,
+    public at: number,
+  ) {}
 
   /** A non-negative safe integer: fixint, uint 8/16/32/64 or float64. */
   int(field: string): number {
