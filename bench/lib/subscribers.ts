@@ -10,7 +10,7 @@
  * p50/p99/max (receive time minus the event's server timestamp), fell_behind markers.
  */
 import { createInterface } from 'node:readline';
-import { Redis } from 'ioredis';
+import { ioredis } from './ioredis';
 import { DeliverPolicy, connect } from 'nats';
 import { EventSpineClient } from '../../src/client';
 
@@ -91,7 +91,7 @@ function spineSub(target: string): Sub {
 
 function redisSub(target: string): Sub {
   const [host, port] = target.split(':');
-  const r = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0 });
+  const r = new (ioredis().Redis)({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0 });
   r.on('error', () => undefined);
   let stopped = false;
   let markLive!: () => void;

@@ -10,7 +10,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from '../lib/ioredis';
 import { dirBytes, freePort, removeTempDir, spawnTracked, stopChild, tail, tempDir, waitFor } from '../lib/children';
 import { eventJson, flatten, w3Event, type BenchEvent } from '../lib/events';
 import { fillConcurrently } from '../lib/measure';
@@ -26,7 +27,7 @@ type Indexed = Redis & { xaddIndexed(stream: string, entityKey: string, json: st
 function connect(port: number): Indexed {
   // No ready check: ioredis would poll INFO once a second while the AOF loads, hiding the
   // real load time; the probe in boot() asks XLEN, which answers LOADING until then.
-  const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, enableReadyCheck: false, retryStrategy: () => null }) as Indexed;
+  const r = new (ioredis().Redis)({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, enableReadyCheck: false, retryStrategy: () => null }) as Indexed;
   r.defineCommand('xaddIndexed', { numberOfKeys: 2, lua: XADD_INDEXED });
   r.on('error', () => undefined); // reported through the commands that fail
   return r;
