@@ -57,11 +57,6 @@ export interface FrameRun {
   length: number;
 }
 
-/** A run of frames as recovery finds them, with how many frames it holds. */
-export interface FrameBatch extends FrameRun {
-  frames: number;
-}
-
 export interface LogHead {
   seq: number;
   event_hash: string;
@@ -76,8 +71,8 @@ export interface ResumePoint {
 }
 
 export interface RecoveryHooks {
-  /** Receives every frame after the resume point, in order, in batches (index catch-up). */
-  visit(batch: FrameBatch): Promise<void>;
+  /** Receives every frame after the resume point, in order, in runs (index catch-up). */
+  visit(run: FrameRun): Promise<void>;
   /** Bytes scanned so far and in all, for a progress display. */
   progress?(scannedBytes: number, totalBytes: number): void;
   /** A torn tail was cut off the last segment (an append that was never acknowledged). */
@@ -324,7 +319,7 @@ export class SegmentLog {
     let batchEnd = 0;
     const flush = async (segment: number): Promise<void> => {
       if (batchFrames === 0) return;
-      await hooks.visit({ dir: this.segmentsDir, segment, offset: batchOffset, length: batchEnd - batchOffset, frames: batchFrames });
+      await hooks.visit({ dir: this.segmentsDir, segment, offset: batchOffset, length: batchEnd - batchOffset });
       batchFrames = 0;
     };
 

@@ -215,7 +215,7 @@ export class Store {
       const ih = index.indexedHead;
       const resume = ih === undefined ? undefined : { head: { seq: ih.seq, event_hash: ih.event_hash, timestamp: ih.timestamp }, segment: ih.segment, offset: ih.offset };
       const log = await SegmentLog.open({ dir: options.dataDir, segmentBytes: options.segmentBytes, durability: options.durability }, resume, {
-        visit: (batch) => index.write(batch),
+        visit: (run) => index.write(run),
         progress: options.onRecoveryProgress,
         truncated: (segment, offset, bytesCut) => options.onNotice?.('cut a torn tail off the log (an append that was never acknowledged)', { segment, offset, bytesCut }),
       });
