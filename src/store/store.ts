@@ -172,8 +172,6 @@ export class Store {
   private indexChain: Promise<void> = Promise.resolve();
   /** Durable groups waiting for their index write, in log order. */
   private readonly toIndex: IndexWaiting[] = [];
-  /** The events in toIndex. */
-  private toIndexEvents = 0;
   /** Ends an index write's wait for more events (INDEX_LINGER_MS) at once. */
   private endLinger: (() => void) | undefined;
   private unindexedGroups = 0;
@@ -448,7 +446,6 @@ export class Store {
     for (const a of accepted) a.pending.resolve(results(a.stored, a.fresh));
     this.unindexedGroups += 1;
     this.toIndex.push({ run, sealed, requests: accepted.length, ids: sealedInGroup, writeMs });
-    this.toIndexEvents += sealed.length;
     if (!this.mayLinger()) this.endLinger?.();
     this.indexChain = this.indexChain.then(() => this.indexWaiting());
   }
@@ -481,7 +478,6 @@ export class Store {
       n += 1;
     }
     const groups = this.toIndex.splice(0, n);
-    for (const g of groups) this.toIndexEvents -= g.sealed.length;
     const indexStart = performance.now();
     try {
       await this.indexWithRetry({ ...first.run, length });
@@ -505,13 +501,10 @@ export class Store {
 
   /** Whether an index write may wait for more events to gather (INDEX_LINGER_EVENTS). */
   private mayLinger(): boolean {
-    return (
-      !this.closing &&
-      this.indexWaiters.length === 0 &&
-      this.listeners.size === 0 &&
-      this.toIndexEvents < INDEX_LINGER_EVENTS &&
-      this.unindexedGroups < MAX_UNINDEXED_GROUPS / 2
-    );
+    if (this.closing || this.indexWaiters.length > 0 || this.listeners.size > 0 || this.unindexedGroups >= MAX_UNINDEXED_GROUPS / 2) return false;
+    let events = 0;
+    for (const g of this.toIndex) events += g.sealed.length;
+    return events < INDEX_LINGER_EVENTS;
   }
 
   /** Stored events for the client-given ids of a group (from the index, or sealed just now). */
