@@ -26,8 +26,13 @@ class Fault {
   ) {}
 }
 
-/** A character JSON escapes, or a surrogate (which may be unpaired). */
-const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/**
+ * The characters JSON escapes, and the surrogates (which may be unpaired), as the body of a
+ * regular expression's character class: a string without them is its own JSON text between
+ * quotes.
+ */
+export const NEEDS_CARE_CLASS = '"\\\\\\u0000-\\u001f\\ud800-\\udfff';
+const NEEDS_CARE = new RegExp(`[${NEEDS_CARE_CLASS}]`);
 
 /**
  * The JSON text of a string: `"` + s + `"` when nothing in it needs an escape (the common

@@ -10,7 +10,7 @@
  */
 
 import * as crypto from 'node:crypto';
-import { quoteString } from './canonical';
+import { NEEDS_CARE_CLASS, quoteString } from './canonical';
 import type { StoredEvent } from './types';
 
 /** The fields of `record`, in JCS order (UTF-16 code unit order of the names). */
@@ -99,7 +99,7 @@ export function recordCanonical(ev: HashedFields): string {
  * free of quotes, backslashes, control characters and surrogates, the seq in digits.
  */
 function plainRecord(withName: boolean): RegExp {
-  const value = '"[^"\\\\\\x00-\\x1f\\ud800-\\udfff]*"';
+  const value = `"[^${NEEDS_CARE_CLASS}]*"`;
   const fields = RECORD_FIELDS.filter((name) => withName || name !== 'entity_name').map((name) => `"${name}":${name === 'seq' ? '[0-9]+' : value}`);
   return new RegExp(`^\\{${fields.join(',')}\\}$`);
 }
