@@ -219,8 +219,14 @@ export function decodeRaw(body: Uint8Array): RawRecord {
   };
 }
 
-/** What the index keeps of a record, and where the record's event_hash bytes are. */
+/**
+ * What the index keeps of a record, where its frame is (as given), and where the record's
+ * event_hash bytes are.
+ */
 export type IndexedFields = Pick<RawRecord, 'seq' | 'id' | 'event_type' | 'entity_id' | 'actor_id' | 'organization_id' | 'environment' | 'timestampMs' | 'severity'> & {
+  segment: number;
+  offset: number;
+  length: number;
   /** Offset in the body of event_hash's 32 bytes. */
   eventHashAt: number;
 };
@@ -232,7 +238,7 @@ export type IndexedFields = Pick<RawRecord, 'seq' | 'id' | 'event_type' | 'entit
  * msgpack encoder wrote decode as with decodeRaw; throws a TypeError naming the field
  * where the layout is wrong.
  */
-export function decodeIndexed(body: Buffer): IndexedFields {
+export function decodeIndexed(body: Buffer, segment: number, offset: number, length: number): IndexedFields {
   if (body[0] !== 0x9f) throw new TypeError('record is not a 15-field array');
   const r = new BodyReader(body, 1);
   const seq = r.int('seq');
@@ -251,7 +257,7 @@ export function decodeIndexed(body: Buffer): IndexedFields {
   r.bin(32, 'payload_hash');
   r.bin(32, 'previous_hash');
   const eventHashAt = r.bin(32, 'event_hash');
-  return { seq, id, event_type, entity_id, actor_id, organization_id, environment, timestampMs, severity, eventHashAt };
+  return { seq, id, event_type, entity_id, actor_id, organization_id, environment, timestampMs, severity, segment, offset, length, eventHashAt };
 }
 
 /** A msgpack cursor over one frame body, for the forms a record's fields take. */

@@ -29,22 +29,10 @@ function recordsOf(segment: number, offset: number, frames: Uint8Array): { recor
   let lastHashAt = 0;
   for (let at = 0; at < buf.length; ) {
     const length = FRAME_HEADER_BYTES + buf.readUInt32BE(at);
-    const fields = decodeIndexed(buf.subarray(at + FRAME_HEADER_BYTES, at + length));
-    records.push({
-      seq: fields.seq,
-      id: fields.id,
-      event_type: fields.event_type,
-      entity_id: fields.entity_id,
-      actor_id: fields.actor_id,
-      organization_id: fields.organization_id,
-      severity: fields.severity,
-      environment: fields.environment,
-      timestampMs: fields.timestampMs,
-      segment,
-      offset: offset + at,
-      length,
-    });
-    lastHashAt = at + FRAME_HEADER_BYTES + fields.eventHashAt;
+    // The fields decoded are the index record itself: no second object per event.
+    const record = decodeIndexed(buf.subarray(at + FRAME_HEADER_BYTES, at + length), segment, offset + at, length);
+    records.push(record);
+    lastHashAt = at + FRAME_HEADER_BYTES + record.eventHashAt;
     at += length;
   }
   const last = records[records.length - 1] as IndexRecord;

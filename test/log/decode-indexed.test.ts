@@ -38,8 +38,11 @@ const storedEvent: fc.Arbitrary<StoredEvent> = fc.record({
 });
 
 function agrees(body: Buffer, raw: RawRecord): boolean {
-  const got = decodeIndexed(body);
+  const got = decodeIndexed(body, 3, 77, 8 + body.length);
   return (
+    got.segment === 3 &&
+    got.offset === 77 &&
+    got.length === 8 + body.length &&
     got.seq === raw.seq &&
     Buffer.from(got.id).equals(raw.id) &&
     got.event_type === raw.event_type &&
@@ -93,7 +96,7 @@ t.test('refused as decodeRaw refuses them, with the field named', async (t) => {
   for (let cut = 0; cut < body.length; cut++) {
     const short = body.subarray(0, cut);
     t.throws(() => decodeRaw(short), `decodeRaw refuses the body cut at ${cut}`);
-    t.throws(() => decodeIndexed(short), { name: 'TypeError', message: cut === 0 ? /15-field array/ : /record field \w+ / }, `cut at ${cut}`);
+    t.throws(() => decodeIndexed(short, 1, 32, 8 + short.length), { name: 'TypeError', message: cut === 0 ? /15-field array/ : /record field \w+ / }, `cut at ${cut}`);
   }
   const raw = decodeRaw(body);
   const wrong: [number, unknown, RegExp][] = [
@@ -110,7 +113,7 @@ t.test('refused as decodeRaw refuses them, with the field named', async (t) => {
     fields[field] = value;
     const bad = pack(fields);
     t.throws(() => decodeRaw(bad), `decodeRaw refuses field ${field} = ${String(value)}`);
-    t.throws(() => decodeIndexed(bad), { name: 'TypeError', message }, `field ${field} = ${String(value)}`);
+    t.throws(() => decodeIndexed(bad, 1, 32, 8 + bad.length), { name: 'TypeError', message }, `field ${field} = ${String(value)}`);
   }
-  t.throws(() => decodeIndexed(pack([1, 2, 3])), { message: /15-field array/ });
+  t.throws(() => decodeIndexed(pack([1, 2, 3]), 1, 32, 12), { message: /15-field array/ });
 });
