@@ -44,6 +44,8 @@ import { HOST_PROBE, hostProbe } from './lib/host-probe';
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 /** W1 and W2: unmeasured events sent first, as a share of the measured count (w1-w2.ts). */
 const WARMUP_SHARE = 0.1;
+/** W1 and W2: and for at least this long (with --quick, a sixth of it), as W3's and W4's warm-ups. */
+const WARMUP_MS = 3_000;
 type Workload = (typeof WORKLOADS)[number];
 
 interface Flags {
@@ -108,7 +110,7 @@ function conditions(flags: Flags, sizes: number[], systems: SystemStatus[]): Rec
     event_bytes: corpusEventBytes(),
     corpus: 'bench/corpus.ts: ~400-byte spine events (JSON), 4 event types, payload of 7 fields',
     durability: Object.fromEntries(systems.filter((s) => s.status === 'ran').map((s) => [s.name, s.durability])),
-    w1_w2_warmup: `${WARMUP_SHARE * 100}% of each measured count, sent first on the same connections and not measured (every system alike)`,
+    w1_w2_warmup: `at least ${WARMUP_SHARE * 100}% of each measured count and for at least 3 s (0.5 s with --quick), sent first on the same connections and not measured (every system alike)`,
     w3_warmup: 'untimed queries for 3 s (0.5 s with --quick) before the timed ones, every system alike',
     w3_sizes: sizes,
     flags: { quick: flags.quick, only: [...flags.only], skip_peers: flags.skipPeers, huge: flags.huge, profile: flags.profile },
@@ -198,7 +200,7 @@ async function main(): Promise<void> {
 
   if (flags.only.has('W1')) {
     const total = q ? 20_000 : 200_000;
-    results.w1 = await runW1(systems, { total, warmup: WARMUP_SHARE * total, producers: 4, batch: 100, deadlineMs: q ? 30_000 : 120_000 }, log);
+    results.w1 = await runW1(systems, { total, warmup: WARMUP_SHARE * total, warmupMs: q ? WARMUP_MS / 6 : WARMUP_MS, producers: 4, batch: 100, deadlineMs: q ? 30_000 : 120_000 }, log);
   }
   if (flags.only.has('W2')) {
     results.w2 = await runW2(
@@ -207,6 +209,7 @@ async function main(): Promise<void> {
         producerCounts: q ? [4, 64] : [4, 16, 64],
         totalFor: (p) => (q ? (p >= 16 ? 10_000 : 2_000) : p >= 64 ? 100_000 : p >= 16 ? 50_000 : 20_000),
         warmupShare: WARMUP_SHARE,
+        warmupMs: q ? WARMUP_MS / 6 : WARMUP_MS,
         deadlineMs: q ? 15_000 : 60_000,
       },
       log,

@@ -4,9 +4,10 @@
  * W2 — single-event producers, each awaiting its own acknowledgement, at several producer
  * counts.
  * Every system starts fresh (empty data directory) for every measured run, and first takes
- * a warm-up of `warmup` further events on the same connections, not measured: what is
- * compared is the steady state a long-running service sees, not the first second of its
- * just-in-time compilers (the daemon's, and every client's in this process alike).
+ * a warm-up of further events on the same connections (at least `warmup` of them and for
+ * at least `warmupMs`), not measured: what is compared is the steady state a long-running
+ * service sees, not the first seconds of its just-in-time compilers (the daemon's, and
+ * every client's in this process alike).
  */
 import { serverCpuMs } from '../lib/children';
 import { w1Event, type BenchEvent } from '../lib/events';
@@ -51,13 +52,22 @@ function events(first: number, count: number): BenchEvent[] {
   return out;
 }
 
-/** Sends `warmup` events numbered from `total` on (distinct from the measured ones), unmeasured. */
-async function warmUp(spec: { producers: number; batch: number; total: number; warmup: number; deadlineMs: number; send: (p: number, first: number, count: number) => Promise<void> }): Promise<void> {
+/**
+ * Sends at least `warmup` events, and for at least `warmupMs`, numbered from `total` on
+ * (distinct from the measured ones), unmeasured: rounds of `warmup` events until the time
+ * is up. A count alone left the JIT compilers cold: 20k events are 0.4 s of W1.
+ */
+async function warmUp(spec: { producers: number; batch: number; total: number; warmup: number; warmupMs: number; deadlineMs: number; send: (p: number, first: number, count: number) => Promise<void> }): Promise<void> {
   if (spec.warmup <= 0) return;
-  await closedLoop({ producers: spec.producers, total: spec.warmup, batch: spec.batch, deadlineMs: spec.deadlineMs, send: (p, first, count) => spec.send(p, spec.total + first, count) });
+  const until = performance.now() + spec.warmupMs;
+  let sent = 0;
+  do {
+    const first = spec.total + sent;
+    sent += (await closedLoop({ producers: spec.producers, total: spec.warmup, batch: spec.batch, deadlineMs: spec.deadlineMs, send: (p, at, count) => spec.send(p, first + at, count) })).events;
+  } while (performance.now() < until);
 }
 
-export async function runW1(systems: System[], opts: { total: number; warmup: number; producers: number; batch: number; deadlineMs: number }, log: (msg: string) => void): Promise<W1Row[]> {
+export async function runW1(systems: System[], opts: { total: number; warmup: number; warmupMs: number; producers: number; batch: number; deadlineMs: number }, log: (msg: string) => void): Promise<W1Row[]> {
   const rows: W1Row[] = [];
   for (const system of systems) {
     for (const variant of system.batchVariants()) await guarded('W1', `${system.name} (${variant})`, log, async () => {
@@ -82,7 +92,7 @@ export async function runW1(systems: System[], opts: { total: number; warmup: nu
 
 export async function runW2(
   systems: System[],
-  opts: { producerCounts: number[]; totalFor: (producers: number) => number; warmupShare: number; deadlineMs: number },
+  opts: { producerCounts: number[]; totalFor: (producers: number) => number; warmupShare: number; warmupMs: number; deadlineMs: number },
   log: (msg: string) => void,
 ): Promise<W2Row[]> {
   const rows: W2Row[] = [];
@@ -95,7 +105,7 @@ export async function runW2(
         const emitter = await running.singleEmitter(producers);
         try {
           const send = (_: number, first: number): Promise<void> => emitter.emit(w1Event(first));
-          await warmUp({ producers, batch: 1, total, warmup: Math.round(total * opts.warmupShare), deadlineMs: opts.deadlineMs, send });
+          await warmUp({ producers, batch: 1, total, warmup: Math.round(total * opts.warmupShare), warmupMs: opts.warmupMs, deadlineMs: opts.deadlineMs, send });
           const r = await measuredLoop({ producers, total, batch: 1, deadlineMs: opts.deadlineMs, send });
           rows.push({ system: system.name, producers, ...r });
           log(`  ${r.events_per_s} events/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms${r.timed_out ? ' (stopped by the deadline)' : ''}`);
