@@ -110,7 +110,7 @@ function conditions(flags: Flags, sizes: number[], systems: SystemStatus[]): Rec
     event_bytes: corpusEventBytes(),
     corpus: 'bench/corpus.ts: ~400-byte spine events (JSON), 4 event types, payload of 7 fields',
     durability: Object.fromEntries(systems.filter((s) => s.status === 'ran').map((s) => [s.name, s.durability])),
-    w1_w2_warmup: `at least ${WARMUP_SHARE * 100}% of each measured count and for at least 3 s (0.5 s with --quick), sent first on the same connections and not measured (every system alike)`,
+    w1_w2_warmup: `at least ${WARMUP_SHARE * 100}% of each measured count and for at least ${WARMUP_MS / 1000} s (${WARMUP_MS / 6000} s with --quick), sent first on the same connections and not measured (every system alike)`,
     w3_warmup: 'untimed queries for 3 s (0.5 s with --quick) before the timed ones, every system alike',
     w3_sizes: sizes,
     flags: { quick: flags.quick, only: [...flags.only], skip_peers: flags.skipPeers, huge: flags.huge, profile: flags.profile },
@@ -198,9 +198,10 @@ async function main(): Promise<void> {
   results.conditions.host_probe_us_at_start = hostProbe();
   log(`event-spine bench${q ? ' (quick)' : ''}: ${systems.map((s) => s.name).join(', ')}; workloads ${[...flags.only].join(',')}`);
 
+  const warmupMs = q ? WARMUP_MS / 6 : WARMUP_MS;
   if (flags.only.has('W1')) {
     const total = q ? 20_000 : 200_000;
-    results.w1 = await runW1(systems, { total, warmup: WARMUP_SHARE * total, warmupMs: q ? WARMUP_MS / 6 : WARMUP_MS, producers: 4, batch: 100, deadlineMs: q ? 30_000 : 120_000 }, log);
+    results.w1 = await runW1(systems, { total, warmup: WARMUP_SHARE * total, warmupMs, producers: 4, batch: 100, deadlineMs: q ? 30_000 : 120_000 }, log);
   }
   if (flags.only.has('W2')) {
     results.w2 = await runW2(
@@ -209,7 +210,7 @@ async function main(): Promise<void> {
         producerCounts: q ? [4, 64] : [4, 16, 64],
         totalFor: (p) => (q ? (p >= 16 ? 10_000 : 2_000) : p >= 64 ? 100_000 : p >= 16 ? 50_000 : 20_000),
         warmupShare: WARMUP_SHARE,
-        warmupMs: q ? WARMUP_MS / 6 : WARMUP_MS,
+        warmupMs,
         deadlineMs: q ? 15_000 : 60_000,
       },
       log,
