@@ -172,6 +172,25 @@ t.test('an append() batch travels alone: refused or stored whole, whatever the e
   t.equal((await spine.append(big)).length, 1200, 'a batch larger than batch.maxEvents still goes as one request');
 });
 
+t.test('an append() batch goes out at once, not after the emits\' batching delay', { timeout: 60_000 }, async (t) => {
+  const daemon = await startDaemon(t);
+  // A delay no test would wait for: only what is sent at once is acknowledged in time.
+  const spine = openClient(t, daemon.grpcAddress, { batch: { maxDelayMs: 600_000 } });
+  const first = spine.append([employeeEvent(1)]);
+  await new Promise((r) => setImmediate(r)); // the first request is now in flight
+  const second = spine.append([employeeEvent(2), employeeEvent(3)]);
+  const results = await within(20_000, 'append() beside a request in flight', Promise.all([first, second]));
+  t.same(results.map((r) => r.map((x) => x.seq)), [[1], [2, 3]], 'both stored, in order');
+  // An emit made while a request is in flight does wait for company (maxDelayMs): an
+  // append() made after it takes it along.
+  const third = spine.append([employeeEvent(4)]);
+  await new Promise((r) => setImmediate(r));
+  const emitted = spine.emit(employeeEvent(5));
+  const fourth = spine.append([employeeEvent(6)]);
+  const [a, b, c] = await within(20_000, 'an emit queued before an append()', Promise.all([third, emitted, fourth]));
+  t.same([a.map((x) => x.seq), b.seq, c.map((x) => x.seq)], [[4], 5, [6]], 'the emit goes out with the batch behind it, in order');
+});
+
 t.test('deadlines and a closed client', { timeout: 60_000 }, async (t) => {
   // Nothing listens on this address: emits and calls must end by their deadline.
   const dead = new EventSpineClient({ address: '127.0.0.1:9', retry: { attempts: 1000, baseDelayMs: 20, maxDelayMs: 100 } });
