@@ -156,7 +156,10 @@ export class AppendPipeline {
         }, timeoutMs);
       }
       this.queue.push(p);
-      this.scheduleFlush();
+      // A batch of append() travels alone and is whole: waiting would gain it nothing. Sent
+      // at once, W1 through append() rose 8% on average (12 alternating pairs, 11 faster).
+      if (atomic) this.flush();
+      else this.scheduleFlush();
     });
   }
 
@@ -202,9 +205,6 @@ export class AppendPipeline {
   private scheduleFlush(): void {
     if (this.reconnectTimer !== undefined) return; // the reconnection sends everything
     if (this.queue.length >= this.options.maxEvents) return this.flush();
-    // A batch of append() travels alone and is whole: waiting would gain it nothing. Sent
-    // at once, W1 through append() rose 8% on average (12 alternating pairs, 11 faster).
-    if ((this.queue[this.queue.length - 1] as Pending).atomic && this.inFlight.size < this.options.maxInFlight) return this.flush();
     if (this.flushTimer !== undefined || this.flushImmediate !== undefined) return;
     if (this.inFlight.size === 0 || this.options.maxDelayMs <= 0) {
       this.flushImmediate = setImmediate(() => this.flush());
