@@ -44,7 +44,7 @@ import { HOST_PROBE, hostProbe } from './lib/host-probe';
 const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'] as const;
 /** W1 and W2: unmeasured events sent first, as a share of the measured count (w1-w2.ts). */
 const WARMUP_SHARE = 0.1;
-/** W1 and W2: and for at least this long (with --quick, a sixth of it), as W3's and W4's warm-ups. */
+/** W1 and W2: and for at least this long, as W3's untimed queries (with --quick, a sixth of it). */
 const WARMUP_MS = 3_000;
 type Workload = (typeof WORKLOADS)[number];
 
@@ -111,7 +111,7 @@ function conditions(flags: Flags, sizes: number[], systems: SystemStatus[]): Rec
     corpus: 'bench/corpus.ts: ~400-byte spine events (JSON), 4 event types, payload of 7 fields',
     durability: Object.fromEntries(systems.filter((s) => s.status === 'ran').map((s) => [s.name, s.durability])),
     w1_w2_warmup: `at least ${WARMUP_SHARE * 100}% of each measured count and for at least ${WARMUP_MS / 1000} s (${WARMUP_MS / 6000} s with --quick), sent first on the same connections and not measured (every system alike)`,
-    w3_warmup: 'untimed queries for 3 s (0.5 s with --quick) before the timed ones, every system alike',
+    w3_warmup: `untimed queries for ${WARMUP_MS / 1000} s (${WARMUP_MS / 6000} s with --quick) before the timed ones, every system alike`,
     w3_sizes: sizes,
     flags: { quick: flags.quick, only: [...flags.only], skip_peers: flags.skipPeers, huge: flags.huge, profile: flags.profile },
   };
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   if (flags.only.has('W3') || flags.only.has('W4') || flags.only.has('W5')) {
     const s = await runStores(
       systems,
-      { sizes, entityQueries: q ? 100 : 500, rangeQueries: q ? 50 : 200, warmupMs: q ? 500 : 3_000, w3: flags.only.has('W3'), w4: flags.only.has('W4'), w5: flags.only.has('W5'), w5Repeats: q ? [2, 1] : [3, 3] },
+      { sizes, entityQueries: q ? 100 : 500, rangeQueries: q ? 50 : 200, warmupMs, w3: flags.only.has('W3'), w4: flags.only.has('W4'), w5: flags.only.has('W5'), w5Repeats: q ? [2, 1] : [3, 3] },
       log,
     );
     if (flags.only.has('W3')) results.w3 = s.w3;
